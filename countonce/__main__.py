@@ -1,0 +1,3 @@
+from countonce.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""Every setting of countonce, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+LIBPQ_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a whole number; set it to one or unset it") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    libpq: dict[str, str]
+    home: Path
+    inbox: Path
+    dbt_project_dir: Path
+    fail_at: str | None
+    max_line_bytes: int
+    reject_text_bytes: int
+    copy_chunk_rows: int
+    lookback_minutes: int
+    future_margin_minutes: int
+    schedule_every_seconds: int | None
+    schedule_cron: str | None
+    log_json: bool
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None and not self.libpq
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.home / "data_docs"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("COUNTONCE_HOME") or Path.cwd() / ".countonce").resolve()
+    every = env.get("COUNTONCE_SCHEDULE_EVERY")
+    return Settings(
+        database_url=env.get("COUNTONCE_DATABASE_URL") or None,
+        libpq={name: env[name] for name in LIBPQ_VARIABLES if env.get(name)},
+        home=home,
+        inbox=Path(env.get("COUNTONCE_INBOX") or home / "inbox"),
+        dbt_project_dir=Path(env.get("COUNTONCE_DBT_PROJECT_DIR") or PROJECT_ROOT / "dbt_project"),
+        fail_at=env.get("COUNTONCE_FAIL_AT") or None,
+        max_line_bytes=_int(env, "COUNTONCE_MAX_LINE_BYTES", 1024 * 1024),
+        reject_text_bytes=_int(env, "COUNTONCE_REJECT_TEXT_BYTES", 4096),
+        copy_chunk_rows=_int(env, "COUNTONCE_COPY_CHUNK_ROWS", 100_000),
+        lookback_minutes=_int(env, "COUNTONCE_LOOKBACK_MINUTES", 60),
+        future_margin_minutes=_int(env, "COUNTONCE_FUTURE_MARGIN_MINUTES", 10),
+        schedule_every_seconds=int(every) if every else None,
+        schedule_cron=env.get("COUNTONCE_SCHEDULE_CRON") or None,
+        log_json=env.get("COUNTONCE_LOG_JSON", "").lower() in ("1", "true", "yes"),
+    )
+
+
+def export_libpq(params: dict[str, str]) -> None:
+    """Expose connection parameters as libpq variables, which dbt's profile and GX read."""
+    for name in LIBPQ_VARIABLES:
+        os.environ.pop(name, None)
+    for name, value in libpq_variables(params).items():
+        os.environ[name] = value
+
+
+def libpq_variables(params: dict[str, str]) -> dict[str, str]:
+    keys = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER",
+            "password": "PGPASSWORD", "dbname": "PGDATABASE"}
+    return {var: str(params[key]) for key, var in keys.items() if params.get(key)}

@@ -1,0 +1,1 @@
+"""Great Expectations checks that prove no revenue is double-counted."""

@@ -1,0 +1,1 @@
+"""The at-least-once loader: sources, validation, COPY into raw.order_events, offsets."""

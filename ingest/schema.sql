@@ -1,0 +1,75 @@
+-- The loader's own migration: idempotent, run before every load.
+create schema if not exists raw;
+
+-- UTC minute of an RFC 3339 timestamp with an offset, or null when the text is not one.
+-- Never raises, so a bad timestamp can never fail a COPY; the result does not depend on
+-- the session's TimeZone because an offset is required.
+create or replace function raw.utc_minute(event_time text) returns timestamptz
+language sql immutable parallel safe
+return case
+    when event_time !~ (
+        '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]'
+        || ':([0-5][0-9]|60)([.][0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'
+    ) then null
+    when substr(event_time, 1, 4)::integer < 1 then null
+    when substr(event_time, 9, 2)::integer > extract(day from (
+        make_date(substr(event_time, 1, 4)::integer, substr(event_time, 6, 2)::integer, 1)
+        + interval '1 month - 1 day'
+    )) then null
+    else date_trunc('minute', event_time::timestamptz at time zone 'UTC') at time zone 'UTC'
+end;
+
+create sequence if not exists raw.load_batch_id_seq;
+
+-- One row per committed chunk, written in the same transaction as its rows.
+create table if not exists raw.load_batches (
+    load_batch_id bigint primary key,
+    source_file text not null,
+    first_line bigint not null,
+    last_line bigint not null,
+    first_offset bigint not null,
+    end_offset bigint not null,
+    lines_read bigint not null,
+    rows_landed bigint not null,
+    rows_rejected bigint not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null default clock_timestamp()
+);
+
+-- The landing table: append-only, every copy kept.
+create table if not exists raw.order_events (
+    landing_seq bigint generated always as identity primary key,
+    load_batch_id bigint not null,
+    source_file text not null,
+    source_line bigint not null,
+    source_offset bigint not null,
+    loaded_at timestamptz not null default now(),
+    record jsonb not null,
+    event_minute timestamptz generated always as (raw.utc_minute(record ->> 'event_time')) stored
+);
+create index if not exists order_events_load_batch_id_idx on raw.order_events (load_batch_id);
+create index if not exists order_events_event_minute_idx on raw.order_events (event_minute);
+
+-- Lines that could not be landed as a JSON object, with the reason.
+create table if not exists raw.load_rejects (
+    reject_id bigint generated always as identity primary key,
+    load_batch_id bigint not null,
+    source_file text not null,
+    source_line bigint not null,
+    source_offset bigint not null,
+    reason text not null,
+    detail text,
+    raw_text text not null,
+    raw_bytes bigint not null,
+    rejected_at timestamptz not null default now()
+);
+create index if not exists load_rejects_load_batch_id_idx on raw.load_rejects (load_batch_id);
+
+-- How far each source has been committed; written after its rows, in its own transaction.
+create table if not exists raw.source_offsets (
+    source_file text primary key,
+    byte_offset bigint not null,
+    line_number bigint not null,
+    is_complete boolean not null default false,
+    updated_at timestamptz not null default now()
+);

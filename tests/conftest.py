@@ -1,0 +1,123 @@
+"""Fixtures: a real PostgreSQL for the session, and a database of its own for each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from countonce import db
+from countonce.settings import LIBPQ_VARIABLES, Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Server:
+    """The PostgreSQL the tests use; `stop`/`start` work only on the embedded one."""
+
+    def __init__(self, params: dict[str, str], pgdata: Path | None) -> None:
+        self.params = params
+        self.pgdata = pgdata
+
+    @property
+    def embedded(self) -> bool:
+        return self.pgdata is not None
+
+    def _pg_ctl(self, *args: str) -> None:
+        import pgserver
+
+        if not self.embedded:
+            pytest.skip("needs the embedded server: an external DSN cannot be stopped")
+        user = "pgserver" if os.geteuid() == 0 else None
+        pgserver.pg_ctl(["-w", *args], pgdata=self.pgdata, user=user)
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        sock = self.params["host"]
+        self._pg_ctl("-o", '-h ""', "-o", f"-k {sock}", "-l", str(self.pgdata / "log"), "start")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    configured = load_settings()
+    if not configured.embedded:
+        return Server(db.connection_params(configured), None)
+    home = tmp_path_factory.mktemp("pg")
+    settings = load_settings({"COUNTONCE_HOME": str(home)})
+    server = db._embedded_server(settings, cleanup_mode="delete")
+    info = server.get_postmaster_info()
+    params = {"host": str(info.socket_dir), "port": str(info.port), "user": "postgres",
+              "dbname": "postgres"}
+    return Server(params, settings.pgdata)
+
+
+@pytest.fixture
+def database(pg_server: Server) -> dict[str, str]:
+    """Connection params of a new, empty database that only this test sees."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    db.create_database(pg_server.params, name, template="template0")
+    params = {**pg_server.params, "dbname": name}
+    yield params
+    try:
+        db.drop_database(pg_server.params, name)
+    except db.DatabaseUnavailable:
+        pass
+
+
+@pytest.fixture
+def env(database: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Environment for `countonce` subprocesses and for load_settings(), pointed at the test db."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")}
+    return {**base,
+            "COUNTONCE_DATABASE_URL": make_conninfo(**database),
+            "COUNTONCE_HOME": str(tmp_path / ".countonce")}
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+def conn(database: dict[str, str]) -> psycopg.Connection:
+    with psycopg.connect(**database, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def migrated(conn: psycopg.Connection) -> psycopg.Connection:
+    """A connection to the test database with the landing schema in place."""
+    from ingest.migrate import migrate
+
+    migrate(conn)
+    return conn
+
+
+def run_cli(env: dict[str, str], *args: str, check: bool = False, input: str | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `countonce ARGS` as its own process, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "countonce", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, input=input, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"countonce {' '.join(args)} exited {proc.returncode}:\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli(env: dict[str, str]):
+    """`cli("ingest", path)` runs countonce in a subprocess against the test database."""
+
+    def call(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run_cli(env, *args, **kwargs)
+
+    return call
