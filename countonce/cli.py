@@ -37,8 +37,10 @@ pass_ctx = click.make_pass_decorator(Context, ensure=True)
 def main_group(click_ctx: click.Context, log_json: bool, verbose: bool) -> None:
     """countonce: exactly-once revenue from at-least-once order events."""
     ctx = click_ctx.ensure_object(Context)
-    logs.configure(json_lines=log_json or ctx.settings.log_json,
-                   level=logging.DEBUG if verbose else logging.INFO)
+    logs.configure(
+        json_lines=log_json or ctx.settings.log_json,
+        level=logging.DEBUG if verbose else logging.INFO,
+    )
 
 
 @main_group.group("db")
@@ -51,11 +53,14 @@ def db_group() -> None:
 def db_start(ctx: Context) -> None:
     """Start the embedded PostgreSQL (under .countonce/) and print where it listens."""
     if not ctx.settings.embedded:
-        raise click.ClickException("a database is configured (PG* or COUNTONCE_DATABASE_URL); "
-                                   "nothing embedded to start")
+        raise click.ClickException(
+            "a database is configured (PG* or COUNTONCE_DATABASE_URL); nothing embedded to start"
+        )
     params = ctx.params
-    click.echo(f"embedded PostgreSQL running: host={params['host']} port={params['port']} "
-               f"dbname={params['dbname']}")
+    click.echo(
+        f"embedded PostgreSQL running: host={params['host']} port={params['port']} "
+        f"dbname={params['dbname']}"
+    )
 
 
 @db_group.command("stop")
@@ -114,12 +119,21 @@ def build_command(ctx: Context, full_refresh: bool) -> None:
 
 def _register_area_commands() -> None:
     from countonce.demo import demo_command
+    from countonce.report import report_command
     from expectations.cli import check_command
     from ingest.cli import generate_command, ingest_command
     from scheduler.cli import run_command, schedule_command, status_command
 
-    for command in (demo_command, ingest_command, generate_command, check_command,
-                    run_command, schedule_command, status_command):
+    for command in (
+        demo_command,
+        ingest_command,
+        generate_command,
+        check_command,
+        run_command,
+        schedule_command,
+        status_command,
+        report_command,
+    ):
         main_group.add_command(command)
 
 
@@ -132,4 +146,3 @@ def main() -> None:
     except db.DatabaseUnavailable as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
-

@@ -30,8 +30,13 @@ def connection_params(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         params = {k: str(v) for k, v in conninfo_to_dict(settings.database_url).items()}
     elif settings.libpq:
-        keys = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user",
-                "PGPASSWORD": "password", "PGDATABASE": "dbname"}
+        keys = {
+            "PGHOST": "host",
+            "PGPORT": "port",
+            "PGUSER": "user",
+            "PGPASSWORD": "password",
+            "PGDATABASE": "dbname",
+        }
         params = {keys[name]: value for name, value in settings.libpq.items()}
     else:
         return start_embedded(settings)
@@ -72,8 +77,12 @@ def _embedded_server(settings: Settings, cleanup_mode: str | None = None):
 def start_embedded(settings: Settings) -> dict[str, str]:
     """Start (or find running) the embedded PostgreSQL under settings.home; return its params."""
     info = _embedded_server(settings).get_postmaster_info()
-    params = {"host": str(info.socket_dir), "port": str(info.port), "user": EMBEDDED_USER,
-              "dbname": EMBEDDED_DATABASE}
+    params = {
+        "host": str(info.socket_dir),
+        "port": str(info.port),
+        "user": EMBEDDED_USER,
+        "dbname": EMBEDDED_DATABASE,
+    }
     create_database(params, EMBEDDED_DATABASE)
     return params
 
@@ -108,4 +117,6 @@ def create_database(params: dict[str, str], name: str, template: str | None = No
 def drop_database(params: dict[str, str], name: str) -> None:
     admin = {**params, "dbname": "postgres"}
     with connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )

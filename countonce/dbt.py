@@ -29,8 +29,19 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     }
 
 
-def invoke(settings: Settings, params: dict[str, str], args: list[str]) -> DbtOutcome:
-    """Run one dbt command (e.g. ["build"]) in this process; never raises on dbt failure."""
+def invoke(
+    settings: Settings,
+    params: dict[str, str],
+    args: list[str],
+    manifest: object | None = None,
+    *,
+    extra_vars: dict[str, object] | None = None,
+) -> DbtOutcome:
+    """Run one dbt command (e.g. ["build"]) in this process; never raises on dbt failure.
+
+    manifest: a Manifest parsed earlier in this process (`parse`'s result), to skip parsing.
+    extra_vars: added to the project vars, e.g. {"recon_full": True}.
+    """
     from dbt.cli.main import dbtRunner
 
     export_libpq(params)
@@ -38,15 +49,20 @@ def invoke(settings: Settings, params: dict[str, str], args: list[str]) -> DbtOu
     work = settings.home / "dbt"
     full = [
         *args,
-        "--project-dir", project,
-        "--profiles-dir", project,
-        "--target-path", str(work / "target"),
-        "--log-path", str(work / "logs"),
-        "--vars", json.dumps(dbt_vars(settings)),
+        "--project-dir",
+        project,
+        "--profiles-dir",
+        project,
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
     ]
     if args and args[0] in {"deps", "clean", "debug", "init"}:
         full = full[: len(args) + 4]
-    result = dbtRunner().invoke(full)
+    result = dbtRunner(manifest=manifest).invoke(full)
     failures = _failures(result)
     if result.exception is not None:
         failures.append(f"{type(result.exception).__name__}: {result.exception}")
@@ -59,12 +75,21 @@ def _failures(result) -> list[str]:
     for row in rows:
         status = str(getattr(row, "status", ""))
         if status.lower().endswith(("error", "fail")):
-            out.append(f"{row.node.unique_id}: {status} {getattr(row, 'message', '') or ''}".strip())
+            out.append(
+                f"{row.node.unique_id}: {status} {getattr(row, 'message', '') or ''}".strip()
+            )
     return out
 
 
-def build(settings: Settings, params: dict[str, str], extra: list[str] | None = None) -> DbtOutcome:
-    outcome = invoke(settings, params, ["build", *(extra or [])])
+def build(
+    settings: Settings,
+    params: dict[str, str],
+    extra: list[str] | None = None,
+    manifest: object | None = None,
+    *,
+    extra_vars: dict[str, object] | None = None,
+) -> DbtOutcome:
+    outcome = invoke(settings, params, ["build", *(extra or [])], manifest, extra_vars=extra_vars)
     if not outcome.success:
         raise DbtFailed("dbt build failed: " + "; ".join(outcome.failures or ["see dbt logs"]))
     return outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 LIBPQ_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
@@ -17,7 +18,21 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"{name}={raw!r} is not a whole number; set it to one or unset it") from None
+        raise SystemExit(
+            f"{name}={raw!r} is not a whole number; set it to one or unset it"
+        ) from None
+
+
+def _decimal(env: dict[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise SystemExit(
+            f"{name}={raw!r} is not a decimal number; set it to one or unset it"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,10 @@ class Settings:
     schedule_every_seconds: int | None
     schedule_cron: str | None
     log_json: bool
+    # A growing file's unterminated last line is read only once the file has been this quiet.
+    settle_seconds: int = 5
+    dq_max_reject_rate: Decimal = Decimal("0.05")
+    dq_max_landing_age_minutes: int = 1440
 
     @property
     def embedded(self) -> bool:
@@ -46,8 +65,13 @@ class Settings:
         return self.home / "pgdata"
 
     @property
+    def site_dir(self) -> Path:
+        """What the static server publishes: Data Docs, dbt docs, the report."""
+        return self.home / "site"
+
+    @property
     def data_docs_dir(self) -> Path:
-        return self.home / "data_docs"
+        return self.site_dir / "data_docs"
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -69,6 +93,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         schedule_every_seconds=int(every) if every else None,
         schedule_cron=env.get("COUNTONCE_SCHEDULE_CRON") or None,
         log_json=env.get("COUNTONCE_LOG_JSON", "").lower() in ("1", "true", "yes"),
+        settle_seconds=_int(env, "COUNTONCE_SETTLE_SECONDS", 5),
+        dq_max_reject_rate=_decimal(env, "COUNTONCE_DQ_MAX_REJECT_RATE", Decimal("0.05")),
+        dq_max_landing_age_minutes=_int(env, "COUNTONCE_DQ_MAX_LANDING_AGE_MINUTES", 1440),
     )
 
 
@@ -81,6 +108,21 @@ def export_libpq(params: dict[str, str]) -> None:
 
 
 def libpq_variables(params: dict[str, str]) -> dict[str, str]:
-    keys = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER",
-            "password": "PGPASSWORD", "dbname": "PGDATABASE"}
+    keys = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
     return {var: str(params[key]) for key, var in keys.items() if params.get(key)}
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment without database or countonce settings, plus `overrides`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
+    }
+    return {**env, **overrides}

@@ -1,9 +1,47 @@
 """CLI command of the checks: `countonce check`."""
 
+from __future__ import annotations
+
+import json
+import sys
+
 import click
 
 
 @click.command("check")
-def check_command() -> None:
-    """Run the data-quality checks; exit non-zero when a critical check fails."""
-    raise click.ClickException("not built yet")
+@click.option("--full", is_flag=True, help="Check all history, not only what the last run touched.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@click.option("--run-id", default=None, help="Name this check run (default: generated).")
+@click.pass_context
+def check_command(click_ctx: click.Context, full: bool, as_json: bool, run_id: str | None) -> None:
+    """Run the data-quality checks; exit 1 when a critical check fails."""
+    from countonce.cli import Context
+    from expectations.checks import run_checks, to_json
+
+    ctx = click_ctx.ensure_object(Context)
+    report = run_checks(ctx.settings, ctx.params, full=full, run_id=run_id)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), default=to_json))
+    else:
+        _print_report(report)
+    if not report.success:
+        sys.exit(1)
+
+
+def _print_report(report) -> None:
+    scope = "all history" if report.full else "touched by the last run"
+    click.echo(
+        f"check run {report.run_id}: {report.scope_minutes} minutes, "
+        f"{report.scope_batches} load batches ({scope}), {report.seconds:.2f} s"
+    )
+    for result in report.results:
+        mark = "ok  " if result.success else ("FAIL" if result.severity == "critical" else "WARN")
+        line = f"  {mark} {result.severity:<8} {result.expectation}"
+        if not result.success:
+            line += f"  (observed: {json.dumps(result.observed_value, default=str)})"
+        click.echo(line)
+        if not result.success and result.offending_rows:
+            click.echo(f"         e.g. {json.dumps(result.offending_rows[0], default=str)}")
+    verdict = "PASSED" if report.success else f"FAILED ({report.critical_failed} critical)"
+    click.echo(f"{verdict}; {report.warnings} warning(s)")
+    click.echo(f"Data Docs: {report.data_docs_index}")

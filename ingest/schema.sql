@@ -73,3 +73,6 @@ create table if not exists raw.source_offsets (
     is_complete boolean not null default false,
     updated_at timestamptz not null default now()
 );
+-- Size on disk when the offset was recorded: tells whether a .gz file (whose offsets count
+-- uncompressed bytes) has changed since it was completed.
+alter table raw.source_offsets add column if not exists source_size bigint;

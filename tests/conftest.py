@@ -18,6 +18,16 @@ from countonce.settings import LIBPQ_VARIABLES, Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # `make test-soak` sets COUNTONCE_SOAK=N: the reliability property draws N fault schedules.
+    parser.addoption(
+        "--soak",
+        type=int,
+        default=int(os.environ.get("COUNTONCE_SOAK") or 0),
+        help="fault schedules for tests/integration/test_reliability_*.py (0: the default few)",
+    )
+
+
 class Server:
     """The PostgreSQL the tests use; `stop`/`start` work only on the embedded one."""
 
@@ -54,8 +64,12 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     settings = load_settings({"COUNTONCE_HOME": str(home)})
     server = db._embedded_server(settings, cleanup_mode="delete")
     info = server.get_postmaster_info()
-    params = {"host": str(info.socket_dir), "port": str(info.port), "user": "postgres",
-              "dbname": "postgres"}
+    params = {
+        "host": str(info.socket_dir),
+        "port": str(info.port),
+        "user": "postgres",
+        "dbname": "postgres",
+    }
     return Server(params, settings.pgdata)
 
 
@@ -75,11 +89,16 @@ def database(pg_server: Server) -> dict[str, str]:
 @pytest.fixture
 def env(database: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Environment for `countonce` subprocesses and for load_settings(), pointed at the test db."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")}
-    return {**base,
-            "COUNTONCE_DATABASE_URL": make_conninfo(**database),
-            "COUNTONCE_HOME": str(tmp_path / ".countonce")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
+    }
+    return {
+        **base,
+        "COUNTONCE_DATABASE_URL": make_conninfo(**database),
+        "COUNTONCE_HOME": str(tmp_path / ".countonce"),
+    }
 
 
 @pytest.fixture
@@ -102,14 +121,27 @@ def migrated(conn: psycopg.Connection) -> psycopg.Connection:
     return conn
 
 
-def run_cli(env: dict[str, str], *args: str, check: bool = False, input: str | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    env: dict[str, str],
+    *args: str,
+    check: bool = False,
+    input: str | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     """Run `countonce ARGS` as its own process, as a user would."""
-    proc = subprocess.run([sys.executable, "-m", "countonce", *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, input=input, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "countonce", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"countonce {' '.join(args)} exited {proc.returncode}:\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"countonce {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

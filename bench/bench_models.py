@@ -1,0 +1,213 @@
+"""Benchmark of the dbt models: a 10k-event incremental batch over N landed rows, and the
+naive full-refresh model over the same landing, side by side.
+
+For each size it builds a fresh database `countonce_bench` on the configured server (the
+embedded one unless PG* or COUNTONCE_DATABASE_URL say otherwise), lands N rows with one
+INSERT ... generate_series per 100k-row load batch (history landed a day ago, at a constant
+5 events per second so minutes are equally dense at every size), builds once, lands a
+10k-event batch (new events in the last minutes, 1% late events, 1% duplicates of old
+keys), and times `dbt run` of the pipeline from dbt's run results. Then it times the naive
+model (ROW_NUMBER over all of landing, a table) on the same data.
+
+    .venv/bin/python bench/bench_models.py --sizes 100000 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from countonce import db, logs
+from countonce.dbt import DbtOutcome, invoke
+from countonce.settings import Settings, load_settings
+from ingest.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+BENCH_DATABASE = "countonce_bench"
+BATCH_ROWS = 100_000
+CORE_MODELS = ("int_order_events_deduplicated", "fact_revenue_1m")
+
+LAND = """
+insert into raw.order_events
+    (load_batch_id, source_file, source_line, source_offset, loaded_at, record)
+select
+    %(batch)s, %(source_file)s, n, n * 120, %(loaded_at)s,
+    jsonb_build_object(
+        'event_id', 'e-' || k,
+        'order_id', 'o-' || (k / 3),
+        'event_type', case when k %% 20 = 0 then 'refunded' else 'paid' end,
+        'amount', to_char((k %% 100000) / 100.0, 'FM99990.00'),
+        'currency', (array['USD', 'EUR', 'GBP'])[1 + k %% 3],
+        'event_time', to_char(
+            (%(history_start)s::timestamptz + make_interval(secs => t)) at time zone 'UTC',
+            'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+        )
+    )
+from generate_series(%(first)s::bigint, %(last)s::bigint) as n
+cross join lateral (select %(key_sql)s as k, %(time_sql)s as t) as keyed
+"""
+
+BATCH = """
+insert into raw.load_batches
+    (load_batch_id, source_file, first_line, last_line, first_offset, end_offset,
+     lines_read, rows_landed, rows_rejected, started_at, finished_at)
+values (%(batch)s, %(source_file)s, %(first)s, %(last)s, %(first)s * 120,
+        (%(last)s + 1) * 120, %(rows)s, %(rows)s, 0, %(loaded_at)s, %(loaded_at)s)
+"""
+
+
+def land(
+    conn,
+    *,
+    source_file: str,
+    first: int,
+    last: int,
+    loaded_at,
+    key_sql: str,
+    time_sql: str,
+    history_start,
+) -> None:
+    with conn.transaction():
+        batch = conn.execute("select nextval('raw.load_batch_id_seq')").fetchone()[0]
+        values = {
+            "batch": batch,
+            "source_file": source_file,
+            "first": first,
+            "last": last,
+            "rows": last - first + 1,
+            "loaded_at": loaded_at,
+            "history_start": history_start,
+        }
+        conn.execute(LAND.replace("%(key_sql)s", key_sql).replace("%(time_sql)s", time_sql), values)
+        conn.execute(BATCH, values)
+
+
+def prepare(params: dict[str, str], size: int, batch_size: int) -> dict[str, str]:
+    db.drop_database(params, BENCH_DATABASE)
+    db.create_database(params, BENCH_DATABASE)
+    bench = {**params, "dbname": BENCH_DATABASE}
+    with db.connect(bench, autocommit=True) as conn:
+        migrate(conn)
+        now = conn.execute("select now()").fetchone()[0]
+        history_seconds = size / 5
+        history_start = conn.execute(
+            "select now() - interval '1 day' - make_interval(secs => %s) - interval '1 hour'",
+            (history_seconds,),
+        ).fetchone()[0]
+        day_ago = conn.execute("select now() - interval '1 day'").fetchone()[0]
+        started = time.monotonic()
+        for first in range(1, size + 1, BATCH_ROWS):
+            last = min(first + BATCH_ROWS - 1, size)
+            # Every 50th row repeats a key landed 7 rows earlier: retries in the history.
+            land(
+                conn,
+                source_file="history.jsonl",
+                first=first,
+                last=last,
+                loaded_at=day_ago,
+                key_sql="case when n %% 50 = 0 then n - 7 else n end",
+                time_sql="n / 5.0",
+                history_start=history_start,
+            )
+        conn.execute("analyze raw.order_events")
+        log.info("landed history", extra={"rows": size, "seconds": time.monotonic() - started})
+        bench["_history_start"] = history_start.isoformat()
+        bench["_now"] = now.isoformat()
+    return bench
+
+
+def land_batch(bench: dict[str, str], size: int, batch_size: int) -> None:
+    """batch_size new events: most in the last minutes, 1% late (anywhere in history), 1%
+    copies of keys already landed."""
+    params = {k: v for k, v in bench.items() if not k.startswith("_")}
+    with db.connect(params, autocommit=True) as conn:
+        land(
+            conn,
+            source_file="batch.jsonl",
+            first=size + 1,
+            last=size + batch_size,
+            loaded_at=conn.execute("select now()").fetchone()[0],
+            key_sql=f"case when n %% 100 = 1 then n - {size} else n end",
+            time_sql=(
+                f"case when n %% 100 = 2 then (n * 7919) %% {size} / 5.0"
+                f" else {size} / 5.0 + 3000 + (n - {size}) * 600.0 / {batch_size} end"
+            ),
+            history_start=bench["_history_start"],
+        )
+
+
+def model_seconds(outcome: DbtOutcome, names: tuple[str, ...] | None = None) -> float:
+    results = getattr(outcome.result.result, "results", None) or []
+    return sum(
+        row.execution_time
+        for row in results
+        if row.node.resource_type == "model" and (names is None or row.node.name in names)
+    )
+
+
+def dbt_run(settings: Settings, params: dict[str, str], *args: str, **extra_vars) -> DbtOutcome:
+    clean = {k: v for k, v in params.items() if not k.startswith("_")}
+    outcome = invoke(settings, clean, ["run", *args], extra_vars=extra_vars or None)
+    if not outcome.success:
+        raise SystemExit(f"dbt run {' '.join(args)} failed: {outcome.failures}")
+    return outcome
+
+
+def bench_size(settings: Settings, params: dict[str, str], size: int, batch_size: int) -> dict:
+    bench = prepare(params, size, batch_size)
+    dbt_run(settings, bench, "--selector", "pipeline")
+    land_batch(bench, size, batch_size)
+    incremental = dbt_run(settings, bench, "--selector", "pipeline")
+    naive = dbt_run(settings, bench, "--selector", "bench_naive", bench_naive=True)
+    for row in incremental.result.result.results:
+        log.info("model time", extra={"node": row.node.name, "seconds": row.execution_time})
+    return {
+        "landed_rows": size,
+        "batch_events": batch_size,
+        "core_seconds": model_seconds(incremental, CORE_MODELS),
+        "all_models_seconds": model_seconds(incremental),
+        "naive_seconds": model_seconds(naive),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--keep", action="store_true", help="keep the last bench database")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each model's time")
+    args = parser.parse_args()
+    logs.configure(json_lines=False, level=logging.INFO if args.verbose else logging.WARNING)
+    settings = load_settings()
+    params = db.connection_params(settings)
+    with tempfile.TemporaryDirectory() as work:
+        settings = dataclasses.replace(settings, home=Path(work))
+        rows = [bench_size(settings, params, size, args.batch) for size in args.sizes]
+    if not args.keep:
+        db.drop_database(params, BENCH_DATABASE)
+    print(
+        f"{'landed rows':>12} {'batch':>7} {'dedup+fact s':>13} {'all models s':>13}"
+        f" {'naive s':>9} {'naive/all':>10}"
+    )
+    for row in rows:
+        ratio = row["naive_seconds"] / row["all_models_seconds"]
+        print(
+            f"{row['landed_rows']:>12,} {row['batch_events']:>7,} {row['core_seconds']:>13.3f}"
+            f" {row['all_models_seconds']:>13.3f} {row['naive_seconds']:>9.3f} {ratio:>9.1f}x"
+        )
+    if len(rows) > 1:
+        growth = rows[-1]["all_models_seconds"] / rows[-2]["all_models_seconds"]
+        core = rows[-1]["core_seconds"] / rows[-2]["core_seconds"]
+        print(
+            f"incremental time {rows[-1]['landed_rows']:,} vs {rows[-2]['landed_rows']:,} rows:"
+            f" {growth:.2f}x (dedup+fact {core:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

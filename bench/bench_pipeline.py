@@ -1,0 +1,137 @@
+"""Latency of one batch run, cold (`countonce run`, a new process) and warm (in a process
+that has already imported dbt and Great Expectations, as `countonce schedule` is).
+
+    .venv/bin/python bench/bench_pipeline.py --events 10000 --repeat 3
+
+Each measured run gets a fresh file of --events events (5% re-sent copies) in the inbox.
+Uses an embedded PostgreSQL in a temporary directory unless --database-url is given.
+Targets (issue 6): warm <= 2 s, cold <= 8 s for 10k events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from countonce import db, logs
+from countonce.settings import LIBPQ_VARIABLES, load_settings
+from scheduler.pipeline import run_batch
+from scheduler.stages import warm_up
+
+REPO = Path(__file__).resolve().parent.parent
+
+STAGE_FIELDS = ("load_seconds", "dbt_seconds", "checks_seconds")
+
+
+def write_batch(inbox: Path, name: str, events: int) -> Path:
+    """`events` paid/refunded events over the last ten minutes, plus 5% re-sent copies."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = []
+    for i in range(events):
+        lines.append(
+            json.dumps(
+                {
+                    "event_id": f"{name}-{i}",
+                    "order_id": f"{name}-o{i // 2}",
+                    "event_type": "refunded" if i % 10 == 9 else "paid",
+                    "amount": f"{i % 997}.{i % 100:02d}",
+                    "currency": ("USD", "EUR", "GBP")[i % 3],
+                    "event_time": (now - timedelta(seconds=i % 600)).isoformat(),
+                }
+            )
+        )
+    lines += lines[: events // 20]
+    inbox.mkdir(parents=True, exist_ok=True)
+    path = inbox / f"{name}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cold(env: dict[str, str], inbox: Path, events: int, repeat: int) -> list[dict]:
+    out = []
+    for i in range(repeat):
+        write_batch(inbox, f"cold{i}", events)
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "countonce", "run", "--json"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            sys.exit(f"countonce run exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        record = json.loads(proc.stdout)
+        out.append({"wall": wall, **{f: float(record[f] or 0) for f in STAGE_FIELDS}})
+    return out
+
+
+def warm(settings, params: dict[str, str], events: int, repeat: int) -> list[dict]:
+    warm_up()
+    write_batch(settings.inbox, "prime", events)
+    run_batch(settings, params, trigger="schedule")  # parses dbt, opens GX once
+    out = []
+    for i in range(repeat):
+        write_batch(settings.inbox, f"warm{i}", events)
+        started = time.perf_counter()
+        record = run_batch(settings, params, trigger="schedule")
+        wall = time.perf_counter() - started
+        if record.status != "succeeded":
+            sys.exit(f"warm run {record.status}: {record.error}")
+        out.append({"wall": wall, **{f: float(getattr(record, f) or 0) for f in STAGE_FIELDS}})
+    return out
+
+
+def report(label: str, runs: list[dict], target: float) -> None:
+    walls = [r["wall"] for r in runs]
+    stages = "  ".join(
+        f"{f.split('_')[0]} {statistics.median(r[f] for r in runs):.2f}s" for f in STAGE_FIELDS
+    )
+    verdict = "ok" if statistics.median(walls) <= target else "over target"
+    print(
+        f"{label:5} median {statistics.median(walls):6.2f}s  min {min(walls):6.2f}s  "
+        f"max {max(walls):6.2f}s  ({stages})  target <= {target:.0f}s: {verdict}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url", help="an empty database to use (default: embedded)")
+    args = parser.parse_args()
+
+    logs.configure(level=30)
+    with tempfile.TemporaryDirectory(prefix="countonce-bench-") as home:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
+        }
+        env["COUNTONCE_HOME"] = home
+        if args.database_url:
+            env["COUNTONCE_DATABASE_URL"] = args.database_url
+        settings = load_settings(env)
+        params = db.connection_params(settings)
+        if not args.database_url:
+            env["COUNTONCE_DATABASE_URL"] = " ".join(f"{k}={v}" for k, v in params.items())
+        try:
+            print(f"{args.events} events per batch, {args.repeat} batches each")
+            report("warm", warm(settings, params, args.events, args.repeat), 2.0)
+            report("cold", cold(env, settings.inbox, args.events, args.repeat), 8.0)
+        finally:
+            if not args.database_url:
+                db.stop_embedded(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""dbt's `flags` for lint."""
+
+FULL_REFRESH = False

@@ -1,0 +1,5 @@
+{#- Remove (minute, currency) rows left with no event at all (see fact_revenue_1m). -#}
+{% macro delete_empty_revenue_rows(relation) -%}
+delete from {{ relation }}
+where paid_event_count = 0 and refund_event_count = 0
+{%- endmacro %}

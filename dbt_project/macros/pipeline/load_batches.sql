@@ -1,0 +1,69 @@
+{#-
+    Commit-order-safe incremental processing by landing batch.
+
+    raw.load_batches gets its row in the same transaction as the batch's landing rows, so a
+    batch is visible exactly when its rows are. Each incremental consumer claims, in a
+    pre-hook that runs inside its own transaction, every visible batch it has not claimed
+    yet, then reads the rows of the batches it claimed in this invocation. The claim commits
+    together with the consumer's output or not at all, so a failed run leaves its batches
+    unclaimed for the next one, and a batch committed late (after higher landing sequences)
+    is simply a batch not yet claimed: no landing-sequence watermark can skip it.
+
+    `after` lists consumers that must have claimed (hence processed) a batch first.
+-#}
+{% macro claim_load_batches(consumer, after=[]) -%}
+insert into {{ ref('int_load_batches_processed') }} (
+    consumer, load_batch_id, invocation_id, processed_at
+)
+select
+    '{{ consumer }}',
+    batches.load_batch_id,
+    {{ current_invocation_id() }},
+    {{ dbt.current_timestamp() }}
+from {{ ref('stg_shopflow__load_batches') }} as batches
+where not exists (
+    select 1 as is_claimed
+    from {{ ref('int_load_batches_processed') }} as claimed
+    where claimed.consumer = '{{ consumer }}'
+        and claimed.load_batch_id = batches.load_batch_id
+)
+{%- for upstream in after %}
+    and exists (
+        select 1 as is_claimed
+        from {{ ref('int_load_batches_processed') }} as upstream_claim
+        where upstream_claim.consumer = '{{ upstream }}'
+            and upstream_claim.load_batch_id = batches.load_batch_id
+    )
+{%- endfor %}
+{%- endmacro %}
+
+
+{#- The batches a consumer works on in this invocation: those it just claimed, plus (with
+    lookback) every batch that landed within the last lookback_minutes. -#}
+{% macro claimed_load_batches(consumer, lookback=false) -%}
+{%- set window_start = dbt.dateadd(
+    'minute', -1 * var('lookback_minutes') | int, dbt.current_timestamp()
+) -%}
+select claimed.load_batch_id
+from {{ ref('int_load_batches_processed') }} as claimed
+where
+    claimed.consumer = '{{ consumer }}'
+    and claimed.invocation_id = {{ current_invocation_id() }}
+{%- if lookback %}
+union
+select recent.load_batch_id
+from {{ ref('stg_shopflow__load_batches') }} as recent
+where recent.finished_at >= {{ window_start }}
+{%- endif %}
+{%- endmacro %}
+
+
+{#- Row filter of an incremental consumer: only rows of the batches it works on in this
+    invocation; every row on a full refresh. -#}
+{% macro claimed_batch_filter(consumer, lookback=false) -%}
+{%- if is_incremental() -%}
+load_batch_id in ({{ claimed_load_batches(consumer, lookback) }})
+{%- else -%}
+true
+{%- endif -%}
+{%- endmacro %}

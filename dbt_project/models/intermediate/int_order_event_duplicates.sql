@@ -1,0 +1,128 @@
+{#- Every valid landed copy that is not the kept copy of its (order_id, event_id). A copy
+    arriving more than lookback_minutes after the kept copy is a late duplicate: outside the
+    rescanned window, it is still caught because the deduplicated history is keyed. -#}
+{{
+    config(
+        unique_key='landing_seq',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ claim_load_batches(
+            'int_order_event_duplicates', after=['int_order_events_deduplicated']
+        ) }}",
+        indexes=[
+            {'columns': ['landing_seq'], 'unique': True},
+            {'columns': ['load_batch_id']},
+            {'columns': ['order_id', 'event_id']},
+            {'columns': ['invocation_id']},
+        ],
+    )
+}}
+-- depends_on: {{ ref('stg_shopflow__load_batches') }}
+
+with
+
+landed_copies as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where
+        reject_reason is null
+        and {{ claimed_batch_filter('int_order_event_duplicates') }}
+),
+
+kept_events as (
+    select * from {{ ref('int_order_events_deduplicated') }}
+),
+
+{% if is_incremental() %}
+
+superseding_events as (
+    select * from {{ ref('int_order_events_deduplicated') }}
+    where
+        superseded_landing_seq is not null
+        and load_batch_id in (
+            {{ claimed_load_batches('int_order_event_duplicates') }}
+        )
+),
+
+superseded_copies as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where landing_seq in (
+        select superseding_events.superseded_landing_seq from superseding_events
+    )
+),
+
+history as (
+    select * from {{ this }}
+),
+
+candidate_copies as (
+    select * from landed_copies
+    union all
+    select * from superseded_copies
+    where not exists (
+        select 1 as is_landed from landed_copies
+        where landed_copies.landing_seq = superseded_copies.landing_seq
+    )
+),
+{% else %}
+
+candidate_copies as (
+    select * from landed_copies
+),
+{% endif %}
+
+duplicates as (
+    select
+        candidate_copies.*,
+        kept_events.landing_seq as kept_landing_seq,
+        kept_events.loaded_at as kept_loaded_at
+    from candidate_copies
+    inner join kept_events
+        on
+            candidate_copies.order_id = kept_events.order_id
+            and candidate_copies.event_id = kept_events.event_id
+    where candidate_copies.landing_seq <> kept_events.landing_seq
+),
+
+{% if is_incremental() %}
+
+new_duplicates as (
+    select * from duplicates
+    where not exists (
+        select 1 as is_known from history
+        where history.landing_seq = duplicates.landing_seq
+    )
+),
+{% else %}
+
+new_duplicates as (
+    select * from duplicates
+),
+{% endif %}
+
+final as (
+    select
+        landing_seq,
+        order_id,
+        event_id,
+        event_type,
+        event_at,
+        event_minute,
+        amount,
+        currency,
+        customer_id,
+        load_batch_id,
+        source_file,
+        source_line,
+        loaded_at,
+        kept_landing_seq,
+        coalesce(
+            loaded_at > {{ dbt.dateadd(
+                'minute', var('lookback_minutes') | int, 'kept_loaded_at'
+            ) }},
+            false
+        ) as is_late_duplicate,
+        {{ dbt.current_timestamp() }} as detected_at,
+        {{ current_invocation_id() }} as invocation_id
+    from new_duplicates
+)
+
+select * from final

@@ -1,0 +1,101 @@
+{#- One row per (order_id, event_id): the first landed copy (lowest landing_seq) wins.
+    Each run reads only the landing batches it claims (plus those claimed within the
+    lookback window) and looks the candidates up in the keyed history, so a copy arriving
+    any time later is never kept twice. A copy committed late with a lower landing_seq than
+    the kept one supersedes it, exactly as a full refresh would decide. -#}
+{{
+    config(
+        unique_key=['order_id', 'event_id'],
+        incremental_strategy='delete+insert',
+        pre_hook="{{ claim_load_batches('int_order_events_deduplicated') }}",
+        indexes=[
+            {'columns': ['order_id', 'event_id'], 'unique': True},
+            {'columns': ['load_batch_id']},
+            {'columns': ['event_minute']},
+            {'columns': ['invocation_id']},
+        ],
+    )
+}}
+-- depends_on: {{ ref('stg_shopflow__load_batches') }}
+
+with
+
+order_events as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where {{ claimed_batch_filter('int_order_events_deduplicated', lookback=true) }}
+),
+
+{% if is_incremental() %}
+
+history as (
+    select * from {{ this }}
+),
+{% endif %}
+
+valid_events as (
+    select * from order_events
+    where reject_reason is null
+),
+
+numbered_copies as (
+    select
+        *,
+        row_number() over (
+            partition by order_id, event_id
+            order by landing_seq
+        ) as copy_number
+    from valid_events
+),
+
+first_copies as (
+    select * from numbered_copies
+    where copy_number = 1
+),
+
+{% if is_incremental() %}
+
+new_or_earlier as (
+    select
+        first_copies.*,
+        history.landing_seq as superseded_landing_seq,
+        history.event_minute as superseded_event_minute
+    from first_copies
+    left join history
+        on
+            first_copies.order_id = history.order_id
+            and first_copies.event_id = history.event_id
+    where history.landing_seq is null or history.landing_seq > first_copies.landing_seq
+),
+{% else %}
+
+new_or_earlier as (
+    select
+        *,
+        cast(null as {{ dbt.type_bigint() }}) as superseded_landing_seq,
+        cast(null as {{ type_timestamp_utc() }}) as superseded_event_minute
+    from first_copies
+),
+{% endif %}
+
+final as (
+    select
+        order_id,
+        event_id,
+        event_type,
+        event_at,
+        event_minute,
+        amount,
+        currency,
+        customer_id,
+        landing_seq,
+        load_batch_id,
+        source_file,
+        loaded_at,
+        superseded_landing_seq,
+        superseded_event_minute,
+        {{ dbt.current_timestamp() }} as deduplicated_at,
+        {{ current_invocation_id() }} as invocation_id
+    from new_or_earlier
+)
+
+select * from final

@@ -1,0 +1,45 @@
+{#- Landed rows that break the order_events contract, each with its reject reason. -#}
+{{
+    config(
+        unique_key='landing_seq',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ claim_load_batches('int_order_events_rejected') }}",
+        indexes=[
+            {'columns': ['landing_seq'], 'unique': True},
+            {'columns': ['load_batch_id']},
+            {'columns': ['invocation_id']},
+        ],
+    )
+}}
+-- depends_on: {{ ref('stg_shopflow__load_batches') }}
+
+with
+
+order_events as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where
+        reject_reason is not null
+        and {{ claimed_batch_filter('int_order_events_rejected') }}
+),
+
+final as (
+    select
+        landing_seq,
+        load_batch_id,
+        source_file,
+        source_line,
+        loaded_at,
+        reject_reason,
+        event_id,
+        order_id,
+        event_type,
+        event_time_text,
+        amount_text,
+        currency,
+        record,
+        {{ dbt.current_timestamp() }} as detected_at,
+        {{ current_invocation_id() }} as invocation_id
+    from order_events
+)
+
+select * from final

@@ -1,0 +1,129 @@
+{#- Revenue per UTC minute and currency. Every minute touched by this run (a new kept
+    event, or a kept event superseded by a late-committed earlier copy) is recomputed from
+    the whole deduplicated history of that minute and upserted: never incremented, so
+    replays and rebuilds cannot change a number. -#}
+{{
+    config(
+        unique_key=['minute', 'currency'],
+        incremental_strategy='delete+insert',
+        pre_hook="{{ claim_load_batches(
+            'fact_revenue_1m', after=['int_order_events_deduplicated']
+        ) }}",
+        post_hook="{{ delete_empty_revenue_rows(this) }}",
+        indexes=[
+            {'columns': ['minute', 'currency'], 'unique': True},
+            {'columns': ['invocation_id']},
+        ],
+    )
+}}
+-- depends_on: {{ ref('stg_shopflow__load_batches') }}
+
+with
+
+{% if is_incremental() %}
+
+touched_events as (
+    select * from {{ ref('int_order_events_deduplicated') }}
+    where load_batch_id in (
+        {{ claimed_load_batches('fact_revenue_1m') }}
+    )
+),
+
+current_rows as (
+    select * from {{ this }}
+),
+
+touched_minutes as (
+    select event_minute as minute from touched_events
+    union
+    select superseded_event_minute as minute from touched_events
+    where superseded_event_minute is not null
+),
+
+kept_events as (
+    select * from {{ ref('int_order_events_deduplicated') }}
+    where event_minute in (select touched_minutes.minute from touched_minutes)
+),
+{% else %}
+
+kept_events as (
+    select * from {{ ref('int_order_events_deduplicated') }}
+),
+{% endif %}
+
+money_events as (
+    select
+        event_minute as minute,
+        currency,
+        case when event_type = 'paid' then amount else 0 end as paid_amount,
+        case when event_type = 'refunded' then amount else 0 end as refunded_amount,
+        case when event_type = 'paid' then 1 else 0 end as is_paid,
+        case when event_type = 'refunded' then 1 else 0 end as is_refund
+    from kept_events
+    where event_type in ('paid', 'refunded')
+),
+
+{% if is_incremental() %}
+
+-- A (minute, currency) row can lose its last event when a late-committed earlier copy
+-- changes the kept currency: recompute it as zero, then the post-hook deletes it.
+vanished_rows as (
+    select
+        current_rows.minute,
+        current_rows.currency,
+        0 as paid_amount,
+        0 as refunded_amount,
+        0 as is_paid,
+        0 as is_refund
+    from current_rows
+    where
+        current_rows.minute in (select touched_minutes.minute from touched_minutes)
+        and not exists (
+            select 1 as is_recomputed from money_events
+            where
+                money_events.minute = current_rows.minute
+                and money_events.currency = current_rows.currency
+        )
+),
+
+recomputed_events as (
+    select * from money_events
+    union all
+    select * from vanished_rows
+),
+{% else %}
+
+recomputed_events as (
+    select * from money_events
+),
+{% endif %}
+
+revenue as (
+    select
+        minute,
+        currency,
+        sum(paid_amount) as gross_paid_amount,
+        sum(refunded_amount) as refunded_amount,
+        sum(is_paid) as paid_event_count,
+        sum(is_refund) as refund_event_count
+    from recomputed_events
+    group by minute, currency
+),
+
+final as (
+    select
+        cast(minute as {{ type_timestamp_utc() }}) as minute,
+        cast(currency as {{ dbt.type_string() }}) as currency,
+        cast(gross_paid_amount as {{ type_money_sum() }}) as gross_paid_amount,
+        cast(refunded_amount as {{ type_money_sum() }}) as refunded_amount,
+        cast(
+            gross_paid_amount - refunded_amount as {{ type_money_sum() }}
+        ) as net_amount,
+        cast(paid_event_count as {{ dbt.type_bigint() }}) as paid_event_count,
+        cast(refund_event_count as {{ dbt.type_bigint() }}) as refund_event_count,
+        {{ dbt.current_timestamp() }} as recomputed_at,
+        cast({{ current_invocation_id() }} as {{ dbt.type_string() }}) as invocation_id
+    from revenue
+)
+
+select * from final

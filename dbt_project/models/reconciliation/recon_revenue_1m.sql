@@ -1,0 +1,154 @@
+{#- Revenue per minute and currency recomputed from the landing table, NOT through the
+    dedup model, and compared with the fact. By default over the minutes this run touched
+    (every minute whose fact row it recomputed, every minute of a row it landed); with
+    --vars '{recon_full: true}' over all history.
+
+    In window mode, copies of a key outside the window minutes are found through the
+    kept landing_seq of the dedup model, used only as a pointer: the copy itself is read
+    back from landing and the earliest copy found wins, independently of the dedup. -#}
+{%- set full = var('recon_full') | string | lower in ['true', '1', 'yes'] %}
+-- depends_on: {{ ref('int_load_batches_processed') }}
+
+with
+
+{% if full %}
+
+candidate_copies as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where reject_reason is null
+),
+
+fact_rows as (
+    select * from {{ ref('fact_revenue_1m') }}
+),
+{% else %}
+
+fact_touched as (
+    select minute from {{ ref('fact_revenue_1m') }}
+    where invocation_id = {{ current_invocation_id() }}
+),
+
+landed_touched as (
+    select event_minute as minute from {{ ref('stg_shopflow__order_events') }}
+    where
+        event_minute is not null
+        and load_batch_id in (
+            select claimed.load_batch_id
+            from {{ ref('int_load_batches_processed') }} as claimed
+            where claimed.invocation_id = {{ current_invocation_id() }}
+        )
+),
+
+window_minutes as (
+    select minute from fact_touched
+    union
+    select minute from landed_touched
+),
+
+window_copies as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where
+        reject_reason is null
+        and event_minute in (select window_minutes.minute from window_minutes)
+),
+
+kept_pointers as (
+    select kept.landing_seq
+    from {{ ref('int_order_events_deduplicated') }} as kept
+    inner join window_copies
+        on
+            kept.order_id = window_copies.order_id
+            and kept.event_id = window_copies.event_id
+),
+
+pointed_copies as (
+    select * from {{ ref('stg_shopflow__order_events') }}
+    where
+        reject_reason is null
+        and landing_seq in (select kept_pointers.landing_seq from kept_pointers)
+),
+
+candidate_copies as (
+    select * from window_copies
+    union all
+    select * from pointed_copies
+    where not exists (
+        select 1 as is_in_window from window_copies
+        where window_copies.landing_seq = pointed_copies.landing_seq
+    )
+),
+
+fact_rows as (
+    select * from {{ ref('fact_revenue_1m') }}
+    where minute in (select window_minutes.minute from window_minutes)
+),
+{% endif %}
+
+numbered_copies as (
+    select
+        *,
+        row_number() over (
+            partition by order_id, event_id
+            order by landing_seq
+        ) as copy_number
+    from candidate_copies
+),
+
+landing_revenue as (
+    select
+        event_minute as minute,
+        currency,
+        sum(case when event_type = 'paid' then amount else 0 end) as gross_paid_amount,
+        sum(case when event_type = 'refunded' then amount else 0 end) as refunded_amount,
+        sum(case when event_type = 'paid' then 1 else 0 end) as paid_event_count,
+        sum(case when event_type = 'refunded' then 1 else 0 end) as refund_event_count
+    from numbered_copies
+    where
+        copy_number = 1
+        and event_type in ('paid', 'refunded')
+        {% if not full %}
+        and event_minute in (select window_minutes.minute from window_minutes)
+        {% endif %}
+    group by event_minute, currency
+),
+
+compared as (
+    select
+        coalesce(fact_rows.minute, landing_revenue.minute) as minute,
+        coalesce(fact_rows.currency, landing_revenue.currency) as currency,
+        fact_rows.net_amount as fact_net_amount,
+        landing_revenue.gross_paid_amount - landing_revenue.refunded_amount
+            as landing_net_amount,
+        fact_rows.gross_paid_amount as fact_gross_paid_amount,
+        landing_revenue.gross_paid_amount as landing_gross_paid_amount,
+        fact_rows.refunded_amount as fact_refunded_amount,
+        landing_revenue.refunded_amount as landing_refunded_amount,
+        fact_rows.paid_event_count as fact_paid_event_count,
+        landing_revenue.paid_event_count as landing_paid_event_count,
+        fact_rows.refund_event_count as fact_refund_event_count,
+        landing_revenue.refund_event_count as landing_refund_event_count
+    from fact_rows
+    full outer join landing_revenue
+        on
+            fact_rows.minute = landing_revenue.minute
+            and fact_rows.currency = landing_revenue.currency
+),
+
+final as (
+    select
+        *,
+        coalesce(
+            fact_gross_paid_amount = landing_gross_paid_amount
+            and fact_refunded_amount = landing_refunded_amount
+            and fact_net_amount = landing_net_amount
+            and fact_paid_event_count = landing_paid_event_count
+            and fact_refund_event_count = landing_refund_event_count,
+            false
+        ) as is_match,
+        '{{ "full" if full else "window" }}' as reconciliation_scope,
+        {{ dbt.current_timestamp() }} as reconciled_at,
+        {{ current_invocation_id() }} as invocation_id
+    from compared
+)
+
+select * from final

@@ -1,0 +1,97 @@
+{#- Typed and validated against the order_events contract (version 1). Nothing here can
+    raise on bad data: every cast is guarded by the validation that precedes it. -#}
+
+{%- set money_event_types = "('paid', 'refunded')" %}
+
+with
+
+source as (
+    select * from {{ source('shopflow', 'order_events') }}
+),
+
+extracted as (
+    select
+        landing_seq,
+        load_batch_id,
+        source_file,
+        source_line,
+        loaded_at,
+        event_minute,
+        record,
+        nullif({{ json_text('record', 'event_id') }}, '') as event_id,
+        nullif({{ json_text('record', 'order_id') }}, '') as order_id,
+        nullif({{ json_text('record', 'event_type') }}, '') as event_type,
+        nullif({{ json_text('record', 'event_time') }}, '') as event_time_text,
+        nullif({{ json_text('record', 'amount') }}, '') as amount_text,
+        nullif({{ json_text('record', 'currency') }}, '') as currency,
+        nullif({{ json_text('record', 'customer_id') }}, '') as customer_id
+    from source
+),
+
+timed as (
+    select
+        *,
+        -- event_minute is null exactly when event_time is not RFC 3339 with an offset.
+        case
+            when event_minute is not null then {{ timestamp_utc('event_time_text') }}
+        end as event_at
+    from extracted
+),
+
+validated as (
+    select
+        *,
+        case
+            when order_id is null then 'order_id_missing'
+            when length(order_id) > 128 then 'order_id_too_long'
+            when event_id is null then 'event_id_missing'
+            when length(event_id) > 128 then 'event_id_too_long'
+            when event_type is null then 'event_type_missing'
+            when event_type not in ('created', 'paid', 'refunded', 'cancelled')
+                then 'event_type_unknown'
+            when event_time_text is null then 'event_time_missing'
+            when event_at is null then 'event_time_invalid'
+            when event_at > {{ dbt.dateadd(
+                'minute', var('future_margin_minutes') | int, 'loaded_at'
+            ) }} then 'event_time_in_future'
+            when amount_text is null and event_type in {{ money_event_types }}
+                then 'amount_missing'
+            when not {{ matches_regex('amount_text', '^-?[0-9]+([.][0-9]+)?$') }}
+                then 'amount_not_numeric'
+            when amount_text like '-%' then 'amount_negative'
+            when {{ matches_regex('amount_text', '[.][0-9]{3,}$') }}
+                then 'amount_too_precise'
+            when {{ matches_regex('amount_text', '^0*[1-9][0-9]{12,}') }}
+                then 'amount_out_of_range'
+            when currency is null and event_type in {{ money_event_types }}
+                then 'currency_missing'
+            when not {{ matches_regex('currency', '^[A-Z]{3}$') }} then 'currency_invalid'
+        end as reject_reason
+    from timed
+),
+
+final as (
+    select
+        landing_seq,
+        load_batch_id,
+        source_file,
+        source_line,
+        loaded_at,
+        event_id,
+        order_id,
+        event_type,
+        event_at,
+        event_minute,
+        case
+            when reject_reason is null then cast(amount_text as {{ type_money() }})
+        end as amount,
+        currency,
+        customer_id,
+        reject_reason,
+        event_time_text,
+        amount_text,
+        record
+    from validated
+)
+
+select * from final

@@ -1,0 +1,271 @@
+"""`countonce report` on real data, rendered by a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from countonce.report import money, write_report
+from scheduler import ledger
+from scheduler.pipeline import run_batch
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def paid(event_id: str, order_id: str, amount: str, currency: str, at: str) -> dict:
+    return {
+        "event_id": event_id,
+        "order_id": order_id,
+        "event_type": "paid",
+        "amount": amount,
+        "currency": currency,
+        "event_time": at,
+    }
+
+
+def land(
+    conn: psycopg.Connection,
+    source_file: str,
+    records: list[dict],
+    *,
+    rejected_lines: int = 0,
+) -> int:
+    """Land `records` as one committed load batch, the way the loader does; return its id."""
+    lines = len(records) + rejected_lines
+    with conn.transaction():
+        batch = conn.execute("select nextval('raw.load_batch_id_seq')").fetchone()[0]
+        conn.execute(
+            """
+            insert into raw.load_batches (load_batch_id, source_file, first_line, last_line,
+                first_offset, end_offset, lines_read, rows_landed, rows_rejected, started_at)
+            values (%s, %s, 1, %s, 0, %s, %s, %s, %s, now())
+            """,
+            (batch, source_file, lines, lines * 100, lines, len(records), rejected_lines),
+        )
+        for line, record in enumerate(records, start=1):
+            conn.execute(
+                "insert into raw.order_events (load_batch_id, source_file, source_line,"
+                " source_offset, record) values (%s, %s, %s, %s, %s)",
+                (batch, source_file, line, (line - 1) * 100, Jsonb(record)),
+            )
+        for extra in range(rejected_lines):
+            line = len(records) + extra + 1
+            conn.execute(
+                "insert into raw.load_rejects (load_batch_id, source_file, source_line,"
+                " source_offset, reason, raw_text, raw_bytes)"
+                " values (%s, %s, %s, %s, 'invalid_json', '{not json', 9)",
+                (batch, source_file, line, (line - 1) * 100),
+            )
+    return batch
+
+
+@pytest.fixture
+def chromium() -> str:
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine: `apt-get install chromium` runs this test")
+    return CHROMIUM
+
+
+def render_in_chromium(chromium: str, page: Path, tmp_path: Path) -> dict:
+    """Open a copy of `page` in headless Chromium and return what the browser laid out.
+
+    The copy carries a probe script that records, after layout, the on-screen box of every
+    chart mark and the text of every table: a chart that the browser did not draw has
+    no boxes.
+    """
+    probe = """
+<script>
+window.addEventListener("load", () => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+  const out = {charts: [], tables: [], empty: []};
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    out.charts.push({cls: svg.getAttribute("class"), currency: svg.dataset.currency || null,
+      box: box(svg), marks: [...svg.querySelectorAll("rect")].map((r) => ({
+        cls: r.getAttribute("class"), minute: r.dataset.minute || null,
+        net: r.dataset.net || null, count: r.dataset.count || null,
+        group: r.dataset.group || null, box: box(r)}))});
+  }
+  for (const t of document.querySelectorAll("table")) {
+    out.tables.push({headers: [...t.querySelectorAll("th")].map((th) => th.textContent),
+      rows: [...t.querySelectorAll("tbody tr")].map((tr) =>
+        [...tr.children].map((td) => td.textContent))});
+  }
+  for (const p of document.querySelectorAll(".empty")) out.empty.push(p.textContent);
+  out.verdict = (document.querySelector(".verdict") || {}).textContent || null;
+  const pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+"""
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text().replace("</body>", probe + "</body>"))
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--window-size=1280,2000",
+            "--dump-dom",
+            probed.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"Chromium did not run the page:\n{proc.stderr[-2000:]}"
+    text = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+    return json.loads(text.replace("&amp;", "&"))
+
+
+def table_rows(seen: dict, first_header: str) -> list[list[str]]:
+    return next(t["rows"] for t in seen["tables"] if t["headers"][:1] == [first_header])
+
+
+def test_report_on_an_empty_database_says_what_is_missing(cli, settings):
+    proc = cli("report", check=True)
+
+    path = Path(proc.stdout.strip())
+    assert path == settings.site_dir / "report.html"
+    page = path.read_text()
+    assert "no revenue yet" in page
+    assert "nothing loaded yet" in page
+    assert "no checks recorded yet" in page
+    assert "no runs recorded yet" in page
+
+
+def test_report_cli_names_what_to_do_when_it_cannot_write(cli, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+
+    proc = cli("report", "--out", str(blocker / "report.html"))
+
+    assert proc.returncode == 1
+    assert "cannot write the report" in proc.stderr and "--out" in proc.stderr
+
+
+def test_money_is_shown_exactly():
+    assert money(Decimal("65")) == "65.00"
+    assert money(Decimal("-5.00")) == "-5.00"
+    assert money(Decimal("123456789012345678.91")) == "123,456,789,012,345,678.91"
+    assert money(Decimal("0.005")) == "0.005"
+
+
+def test_report_from_landing_alone_counts_batches_and_escapes_text(migrated, settings, database):
+    ledger.ensure_schema(migrated)
+    land(migrated, "<script>alert(1)</script>.jsonl", [paid("e1", "o1", "65.00", "USD", "x")])
+    land(migrated, "b.jsonl", [], rejected_lines=2)
+
+    page = write_report(settings, database, settings.home / "r.html").read_text()
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.jsonl" in page
+    assert 'data-figure="rows landed"><span class="value">1</span>' in page
+    assert 'data-figure="lines rejected at load"><span class="value">2</span>' in page
+    assert "run `countonce build` to see what was kept" in page
+    assert page.count('<rect class="rejects"') == 1
+    assert "no runs recorded yet" in page
+
+
+def test_report_draws_revenue_and_duplicates_in_a_browser(
+    chromium, migrated, settings, database, tmp_path
+):
+    """Two real batch runs (dbt build, checks, run ledger) over two landed batches."""
+    land(
+        migrated,
+        "orders-1.jsonl",
+        [
+            paid("evt-9f3", "o-1001", "65.00", "USD", "2026-11-26T10:01:12Z"),
+            paid("evt-9f4", "o-1002", "30.50", "USD", "2026-11-26T10:02:40Z"),
+            paid("evt-a01", "o-1003", "12.25", "EUR", "2026-11-26T10:03:05+02:00"),
+        ],
+    )
+    first_run = run_batch(settings, database)
+    land(
+        migrated,
+        "orders-2.jsonl",
+        [
+            paid("evt-9f3", "o-1001", "65.00", "USD", "2026-11-26T10:01:12Z"),
+            paid("evt-9f4", "o-1002", "31.00", "USD", "2026-11-26T10:02:40Z"),
+            {
+                "event_id": "evt-r01",
+                "order_id": "o-1001",
+                "event_type": "refunded",
+                "amount": "5.00",
+                "currency": "USD",
+                "event_time": "2026-11-26T10:04:00Z",
+            },
+            {"event_id": "evt-x", "order_id": "o-9", "event_type": "bogus"},
+        ],
+        rejected_lines=1,
+    )
+    second_run = run_batch(settings, database)
+    assert (first_run.status, second_run.status) == ("succeeded", "succeeded"), second_run.error
+
+    page = write_report(settings, database)
+    seen = render_in_chromium(chromium, page, tmp_path)
+
+    revenue = {c["currency"]: c for c in seen["charts"] if "revenue" in c["cls"]}
+    assert sorted(revenue) == ["EUR", "USD"]
+    usd = {m["minute"]: m for m in revenue["USD"]["marks"]}
+    assert sorted(usd) == [
+        "2026-11-26T10:01:00+00:00",
+        "2026-11-26T10:02:00+00:00",
+        "2026-11-26T10:04:00+00:00",
+    ]
+    assert [m["net"] for m in usd.values()] == ["65.00", "30.50", "-5.00"]
+    first, second, refund = usd.values()
+    for mark in usd.values():
+        assert mark["box"]["width"] > 0 and mark["box"]["height"] > 0
+    assert first["box"]["height"] == pytest.approx(second["box"]["height"] * 65 / 30.5, rel=0.02)
+    assert refund["box"]["y"] >= first["box"]["y"] + first["box"]["height"] - 0.5
+    assert [m["minute"] for m in revenue["EUR"]["marks"]] == ["2026-11-26T08:03:00+00:00"]
+
+    totals = table_rows(seen, "currency")
+    assert [row[:1] + row[4:] for row in totals] == [
+        ["EUR", "12.25", "0.00", "12.25", "1", "0"],
+        ["USD", "95.50", "5.00", "90.50", "2", "1"],
+    ]
+    assert table_rows(seen, "minute") == [
+        ["2026-11-26 10:04 UTC", "USD", "0.00", "5.00", "-5.00", "0", "1"],
+        ["2026-11-26 10:02 UTC", "USD", "30.50", "0.00", "30.50", "1", "0"],
+        ["2026-11-26 10:01 UTC", "USD", "65.00", "0.00", "65.00", "1", "0"],
+        ["2026-11-26 08:03 UTC", "EUR", "12.25", "0.00", "12.25", "1", "0"],
+    ]
+
+    batches = next(c for c in seen["charts"] if "batches" in c["cls"])
+    kinds = sorted((m["cls"], m["count"]) for m in batches["marks"])
+    assert kinds == [("conflicts", "1"), ("duplicates", "2"), ("rejects", "2")]
+    assert all(m["box"]["height"] > 0 for m in batches["marks"])
+
+    runs = next(c for c in seen["charts"] if "runs" in c["cls"])
+    by_run = {(m["cls"], m["count"]) for m in runs["marks"] if m["group"] == second_run.run_id}
+    assert {("duplicates", "2"), ("conflicts", "1")} <= by_run
+    history = table_rows(seen, "started_at")
+    assert [row[2] for row in history] == ["succeeded", "succeeded"]
+    assert history[0][5:7] == ["2", "1"]
+
+    checks = migrated.execute(
+        "select count(*), count(*) filter (where not success and severity = 'critical')"
+        " from dq.latest_check_status"
+    ).fetchone()
+    assert checks[0] > 0 and checks[1] == 0
+    assert len(table_rows(seen, "severity")) == checks[0]
+    assert f"{checks[0]} checks:" in seen["verdict"] and "0 critical failed" in seen["verdict"]

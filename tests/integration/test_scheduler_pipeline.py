@@ -1,0 +1,142 @@
+"""Batch runs with the real stages (loader, dbt build, checks) against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from countonce.settings import PROJECT_ROOT, libpq_variables, load_settings
+from scheduler import ledger
+from scheduler.pipeline import run_batch
+
+
+def write_events(path: Path, count: int, *, prefix: str, duplicates: int = 0) -> int:
+    """Write `count` paid events (plus re-sent copies of the first `duplicates`); return lines."""
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    events = [
+        {
+            "event_id": f"{prefix}-e{i}",
+            "order_id": f"{prefix}-o{i}",
+            "event_type": "paid",
+            "amount": f"{i % 50 + 1}.25",
+            "currency": "USD",
+            "event_time": (minute + timedelta(seconds=i % 60)).isoformat(),
+        }
+        for i in range(count)
+    ]
+    lines = [json.dumps(e) for e in events + events[:duplicates]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def fact_total(conn: psycopg.Connection) -> tuple:
+    return conn.execute(
+        "select coalesce(sum(gross_paid_amount), 0), coalesce(sum(paid_event_count), 0)"
+        " from analytics.fact_revenue_1m"
+    ).fetchone()
+
+
+def test_a_batch_loads_builds_checks_and_is_recorded(settings, database, conn, cli):
+    write_events(settings.inbox / "a.jsonl", 20, prefix="a", duplicates=3)
+    record = run_batch(settings, database, trigger="manual")
+    assert record.status == "succeeded", record.error
+    assert record.lines_read == 23 and record.rows_loaded == 23
+    assert record.duplicates_absorbed == 3
+    assert record.checks_failed == 0
+    assert fact_total(conn)[1] == 20
+    (row,) = ledger.recent(conn)
+    assert row["status"] == "succeeded"
+    assert all(row[f"{s}_seconds"] is not None for s in ledger.STAGES)
+
+    shown = json.loads(cli("status", "--json", check=True).stdout)
+    assert shown["runs"][0]["status"] == "succeeded"
+    assert shown["checks"], "the latest check status is shown"
+
+
+def test_a_failing_dbt_model_fails_the_run_and_skips_the_checks(env, database, conn, tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    broken = next(project.glob("models/marts/**/fact_revenue_1m.sql"))
+    broken.write_text(broken.read_text() + "\nthis is not sql\n")
+    settings = load_settings({**env, "COUNTONCE_DBT_PROJECT_DIR": str(project)})
+    write_events(settings.inbox / "a.jsonl", 5, prefix="f")
+
+    record = run_batch(settings, database)
+
+    assert record.status == "failed"
+    assert "fact_revenue_1m" in record.error
+    (row,) = ledger.recent(conn)
+    assert row["status"] == "failed" and "fact_revenue_1m" in row["error"]
+    assert row["load_seconds"] is not None and row["dbt_seconds"] is not None
+    assert row["checks_seconds"] is None and row["checks_failed"] is None
+    checked = conn.execute("select to_regclass('dq.check_runs') is not null").fetchone()[0]
+    if checked:
+        assert conn.execute(
+            "select count(*) from dq.check_runs where run_id = %s", (record.run_id,)
+        ).fetchone() == (0,)
+
+
+@pytest.fixture
+def inbox(settings) -> Path:
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    return settings.inbox
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.mark.slow
+def test_an_analysts_dbt_build_during_a_run_never_corrupts_the_fact(
+    settings, env, database, conn, tmp_path
+):
+    write_events(settings.inbox / "a.jsonl", 3000, prefix="c", duplicates=100)
+    project = str(PROJECT_ROOT / "dbt_project")
+    analyst_env = {
+        **{k: v for k, v in env.items() if not k.startswith("COUNTONCE_")},
+        **libpq_variables(database),
+    }
+    with (tmp_path / "analyst.log").open("w") as out:
+        analyst = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("dbt")),
+                "build",
+                "--project-dir",
+                project,
+                "--profiles-dir",
+                project,
+                "--target-path",
+                str(tmp_path / "analyst-target"),
+                "--log-path",
+                str(tmp_path / "analyst-logs"),
+            ],
+            env=analyst_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        scheduled = run_batch(settings, database, trigger="schedule")
+        analyst.wait(timeout=300)
+    # At worst one of them failed, with an error; the next run heals everything.
+    assert scheduled.status in ("succeeded", "failed"), scheduled.error
+    healed = run_batch(settings, database, trigger="schedule")
+    assert healed.status == "succeeded", healed.error
+    expected = sum(Decimal(f"{i % 50 + 1}.25") for i in range(3000))
+    assert fact_total(conn) == (expected, 3000)

@@ -1,0 +1,69 @@
+"""The check report, the suite definitions and the GX connection string, without a database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from expectations.checkpoint import sqlalchemy_url
+from expectations.checks import CheckReport, CheckResult
+from expectations.suites import CRITICAL, SUITES, WARNING
+
+
+def result(name: str, severity: str, success: bool) -> CheckResult:
+    row = {"amount": Decimal("65.10"), "at": datetime(2026, 1, 1, tzinfo=UTC)}
+    return CheckResult(
+        suite="s",
+        expectation=name,
+        severity=severity,
+        success=success,
+        description="",
+        observed_value=0 if success else 1,
+        offending_rows=[] if success else [row],
+    )
+
+
+def test_report_counts_critical_failures_and_warnings_and_serialises_exactly():
+    report = CheckReport(
+        run_id="r",
+        full=False,
+        scope_minutes=3,
+        scope_batches=1,
+        invocation_id=None,
+        data_docs_index="/x/index.html",
+        seconds=0.5,
+        results=[
+            result("a", CRITICAL, True),
+            result("b", CRITICAL, False),
+            result("c", WARNING, False),
+        ],
+    )
+    assert (report.success, report.critical_failed, report.warnings) == (False, 1, 1)
+    data = report.as_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["results"][1]["offending_rows"][0]["amount"] == "65.10"
+    assert data["success"] is False and data["critical_failed"] == 1
+
+
+def test_report_without_critical_failures_succeeds_despite_warnings():
+    report = CheckReport("r", True, 0, 0, None, "", 0.0, [result("c", WARNING, False)])
+    assert report.success and report.warnings == 1
+
+
+def test_every_check_has_a_unique_name_and_reads_its_batch():
+    names = [check.name for suite in SUITES for check in suite.checks]
+    assert len(names) == len(set(names))
+    assert {suite.severity for suite in SUITES} == {CRITICAL, WARNING}
+    for suite in SUITES:
+        for check in suite.checks:
+            assert check.unique_columns or "{batch}" in (check.sql or ""), check.name
+
+
+def test_socket_host_goes_into_the_query_string_and_tcp_host_into_the_netloc():
+    socket = sqlalchemy_url({"host": "/tmp/pg sock", "port": "5432", "user": "postgres",
+                             "dbname": "d"})
+    assert socket.startswith("postgresql+psycopg://postgres@:5432/d?host=")
+    tcp = sqlalchemy_url({"host": "db", "port": "5433", "user": "u", "password": "p@ss",
+                          "dbname": "d"})
+    assert tcp == "postgresql+psycopg://u:p%40ss@db:5433/d"
