@@ -23,6 +23,11 @@ test: $(STAMP) lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow' -x
 
+# Hundreds of random fault schedules, 1-2 minutes each: COUNTONCE_SOAK=N picks how many.
+test-soak: $(STAMP)
+	COUNTONCE_SOAK=$${COUNTONCE_SOAK:-300} $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		tests/integration/test_reliability_faults.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check countonce ingest expectations scheduler tests bench
 	$(BIN)/countonce dbt parse
@@ -31,6 +36,24 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format countonce ingest expectations scheduler tests bench
 	cd dbt_project && ../$(BIN)/sqlfluff fix models macros tests analyses
+
+# Figures measured side by side in one run, printed and written to bench/results.json.
+bench: $(STAMP)
+	rm -f bench/results.json
+	$(BIN)/python -m bench.bench_ingest --rows 1000000
+	$(BIN)/python -m bench.bench_ingest --size-gb 2 --skip-psql
+	$(BIN)/python -m bench.bench_models --sizes 100000 1000000 10000000
+	$(BIN)/python -m bench.bench_checks --history 1000000,10000000
+	$(BIN)/python -m bench.bench_pipeline --events 10000
+	$(BIN)/python -m bench.summary
+
+bench-quick: $(STAMP)
+	rm -f bench/results.json
+	$(BIN)/python -m bench.bench_ingest --rows 300000
+	$(BIN)/python -m bench.bench_models --sizes 100000 1000000
+	$(BIN)/python -m bench.bench_checks --history 100000,1000000 --repeats 2
+	$(BIN)/python -m bench.bench_pipeline --events 10000 --repeat 2
+	$(BIN)/python -m bench.summary
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache

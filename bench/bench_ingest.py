@@ -1,7 +1,7 @@
 """Loader throughput against `psql \\copy` of the same rows into the same table, and its memory.
 
-    .venv/bin/python bench/bench_ingest.py --rows 1000000
-    .venv/bin/python bench/bench_ingest.py --size-gb 2 --skip-psql     # peak RSS on 2 GB
+    .venv/bin/python -m bench.bench_ingest --rows 1000000
+    .venv/bin/python -m bench.bench_ingest --size-gb 2 --skip-psql     # peak RSS on 2 GB
 
 Both runs start from a freshly created landing schema in a database of their own
 (`countonce_bench`, dropped at the end) on the configured server (PG*/COUNTONCE_DATABASE_URL,
@@ -24,13 +24,14 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bench.results import record
+from countonce import db
+from countonce.settings import libpq_variables, load_settings
+from ingest.chunk import copy_escape
+from ingest.event_minute import utc_minute
+from ingest.migrate import migrate
 
-from countonce import db  # noqa: E402
-from countonce.settings import libpq_variables, load_settings  # noqa: E402
-from ingest.chunk import copy_escape  # noqa: E402
-from ingest.migrate import migrate  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 BENCH_DB = "countonce_bench"
 CURRENCIES = ("USD", "EUR", "GBP", "JPY")
@@ -59,7 +60,8 @@ def write_inputs(jsonl: Path, copy_file: Path | None, rows: int, seed: int) -> i
                 line += f',"amount":"{amount}","currency":"{rng.choice(CURRENCIES)}"'
             data = (line + "}").encode()
             out.write(data + b"\n")
-            cp.write(b"1\t%b\t%d\t%d\t%b\n" % (name, n, offset, copy_escape(data)))
+            minute = utc_minute(stamp)
+            cp.write(b"1\t%b\t%d\t%d\t%b\t%b\n" % (name, n, offset, copy_escape(data), minute))
             offset += len(data) + 1
     return offset
 
@@ -77,7 +79,7 @@ def run_psql(params: dict[str, str], copy_file: Path) -> float:
     env = {**os.environ, **libpq_variables(params)}
     command = (
         "\\copy raw.order_events (load_batch_id, source_file, source_line, source_offset,"
-        f" record) from '{copy_file}'"
+        f" record, event_minute) from '{copy_file}'"
     )
     started = time.perf_counter()
     subprocess.run(
@@ -152,6 +154,17 @@ def main() -> None:
         if psql_seconds:
             print(f"ratio loader/psql: {psql_seconds / seconds:.3f} (target >= 0.9)")
         print(f"loader peak RSS: {peak / 1024**2:,.1f} MiB (target <= 200 MiB)")
+        record(
+            "ingest" if not args.skip_psql else "ingest_memory",
+            {
+                "rows": rows,
+                "file_mib": round(size / 1024**2, 1),
+                "psql_copy_rows_per_second": round(rows / psql_seconds) if psql_seconds else None,
+                "loader_rows_per_second": round(rows / seconds),
+                "ratio_loader_to_psql": round(psql_seconds / seconds, 3) if psql_seconds else None,
+                "loader_peak_rss_mib": round(peak / 1024**2, 1),
+            },
+        )
     db.drop_database(server, BENCH_DB)
 
 

@@ -9,7 +9,7 @@ INSERT ... generate_series per 100k-row load batch (history landed a day ago, at
 keys), and times `dbt run` of the pipeline from dbt's run results. Then it times the naive
 model (ROW_NUMBER over all of landing, a table) on the same data.
 
-    .venv/bin/python bench/bench_models.py --sizes 100000 1000000 10000000
+    .venv/bin/python -m bench.bench_models --sizes 100000 1000000 10000000
 """
 
 from __future__ import annotations
@@ -29,14 +29,16 @@ from ingest.migrate import migrate
 log = logging.getLogger(__name__)
 
 BENCH_DATABASE = "countonce_bench"
+LANDED_DATABASE = "countonce_bench_landed"
 BATCH_ROWS = 100_000
 CORE_MODELS = ("int_order_events_deduplicated", "fact_revenue_1m")
 
 LAND = """
 insert into raw.order_events
-    (load_batch_id, source_file, source_line, source_offset, loaded_at, record)
+    (load_batch_id, source_file, source_line, source_offset, loaded_at, event_minute, record)
 select
     %(batch)s, %(source_file)s, n, n * 120, %(loaded_at)s,
+    date_trunc('minute', %(history_start)s::timestamptz + make_interval(secs => t)),
     jsonb_build_object(
         'event_id', 'e-' || k,
         'order_id', 'o-' || (k / 3),
@@ -87,10 +89,11 @@ def land(
         conn.execute(BATCH, values)
 
 
-def prepare(params: dict[str, str], size: int, batch_size: int) -> dict[str, str]:
-    db.drop_database(params, BENCH_DATABASE)
-    db.create_database(params, BENCH_DATABASE)
-    bench = {**params, "dbname": BENCH_DATABASE}
+def prepare(params: dict[str, str], size: int) -> dict[str, str]:
+    """Land the history into LANDED_DATABASE, the template of each project's bench database."""
+    db.drop_database(params, LANDED_DATABASE)
+    db.create_database(params, LANDED_DATABASE)
+    bench = {**params, "dbname": LANDED_DATABASE}
     with db.connect(bench, autocommit=True) as conn:
         migrate(conn)
         now = conn.execute("select now()").fetchone()[0]
@@ -114,7 +117,7 @@ def prepare(params: dict[str, str], size: int, batch_size: int) -> dict[str, str
                 time_sql="n / 5.0",
                 history_start=history_start,
             )
-        conn.execute("analyze raw.order_events")
+        conn.execute("vacuum analyze raw.order_events")
         log.info("landed history", extra={"rows": size, "seconds": time.monotonic() - started})
         bench["_history_start"] = history_start.isoformat()
         bench["_now"] = now.isoformat()
@@ -141,13 +144,21 @@ def land_batch(bench: dict[str, str], size: int, batch_size: int) -> None:
         )
 
 
-def model_seconds(outcome: DbtOutcome, names: tuple[str, ...] | None = None) -> float:
+def model_seconds(
+    outcome: DbtOutcome, names: tuple[str, ...] | None = None, resource_type: str = "model"
+) -> float:
     results = getattr(outcome.result.result, "results", None) or []
     return sum(
         row.execution_time
         for row in results
-        if row.node.resource_type == "model" and (names is None or row.node.name in names)
+        if row.node.resource_type == resource_type and (names is None or row.node.name in names)
     )
+
+
+def log_node_times(label: str, outcome: DbtOutcome) -> None:
+    results = getattr(outcome.result.result, "results", None) or []
+    for row in sorted(results, key=lambda row: -row.execution_time):
+        log.info(label, extra={"node": row.node.name, "seconds": round(row.execution_time, 3)})
 
 
 def dbt_run(settings: Settings, params: dict[str, str], *args: str, **extra_vars) -> DbtOutcome:
@@ -158,19 +169,42 @@ def dbt_run(settings: Settings, params: dict[str, str], *args: str, **extra_vars
     return outcome
 
 
-def bench_size(settings: Settings, params: dict[str, str], size: int, batch_size: int) -> dict:
-    bench = prepare(params, size, batch_size)
+def warm_build(settings: Settings, params: dict[str, str]) -> tuple[DbtOutcome, float]:
+    """`dbt build` of the pipeline with a manifest parsed beforehand; its wall time."""
+    clean = {k: v for k, v in params.items() if not k.startswith("_")}
+    parsed = invoke(settings, clean, ["parse", "--quiet"])
+    started = time.monotonic()
+    outcome = invoke(
+        settings, clean, ["build", "--quiet", "--selector", "pipeline"], parsed.result.result
+    )
+    seconds = time.monotonic() - started
+    if not outcome.success:
+        raise SystemExit(f"dbt build failed: {outcome.failures}")
+    return outcome, seconds
+
+
+def bench_project(settings: Settings, landed: dict[str, str], size: int, batch_size: int) -> dict:
+    server = {k: v for k, v in landed.items() if not k.startswith("_") and k != "dbname"}
+    db.drop_database(server, BENCH_DATABASE)
+    db.create_database(server, BENCH_DATABASE, template=LANDED_DATABASE)
+    bench = {**landed, "dbname": BENCH_DATABASE}
     dbt_run(settings, bench, "--selector", "pipeline")
     land_batch(bench, size, batch_size)
     incremental = dbt_run(settings, bench, "--selector", "pipeline")
+    log_node_times("run node time", incremental)
+    land_batch(bench, size + batch_size, batch_size)
+    build, build_seconds = warm_build(settings, bench)
+    log_node_times("build node time", build)
     naive = dbt_run(settings, bench, "--selector", "bench_naive", bench_naive=True)
-    for row in incremental.result.result.results:
-        log.info("model time", extra={"node": row.node.name, "seconds": row.execution_time})
     return {
+        "project": settings.dbt_project_dir.parent.name,
         "landed_rows": size,
         "batch_events": batch_size,
         "core_seconds": model_seconds(incremental, CORE_MODELS),
         "all_models_seconds": model_seconds(incremental),
+        "build_wall_seconds": build_seconds,
+        "build_models_seconds": model_seconds(build),
+        "build_tests_seconds": model_seconds(build, resource_type="test"),
         "naive_seconds": model_seconds(naive),
     }
 
@@ -179,6 +213,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        action="append",
+        help="dbt project to measure (repeat to compare; default: the configured one)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the last bench database")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each model's time")
     args = parser.parse_args()
@@ -186,27 +226,40 @@ def main() -> None:
     settings = load_settings()
     params = db.connection_params(settings)
     with tempfile.TemporaryDirectory() as work:
-        settings = dataclasses.replace(settings, home=Path(work))
-        rows = [bench_size(settings, params, size, args.batch) for size in args.sizes]
+        projects = [
+            dataclasses.replace(settings, home=Path(work), dbt_project_dir=path.resolve())
+            for path in (args.project_dir or [settings.dbt_project_dir])
+        ]
+        rows = []
+        for size in args.sizes:
+            landed = prepare(params, size)
+            rows += [bench_project(project, landed, size, args.batch) for project in projects]
+    db.drop_database(params, LANDED_DATABASE)
     if not args.keep:
         db.drop_database(params, BENCH_DATABASE)
     print(
-        f"{'landed rows':>12} {'batch':>7} {'dedup+fact s':>13} {'all models s':>13}"
+        f"{'project':>12} {'landed rows':>12} {'batch':>7} {'dedup+fact s':>13}"
+        f" {'all models s':>13} {'build wall s':>13} {'(models':>8} {'tests)':>7}"
         f" {'naive s':>9} {'naive/all':>10}"
     )
     for row in rows:
         ratio = row["naive_seconds"] / row["all_models_seconds"]
         print(
-            f"{row['landed_rows']:>12,} {row['batch_events']:>7,} {row['core_seconds']:>13.3f}"
-            f" {row['all_models_seconds']:>13.3f} {row['naive_seconds']:>9.3f} {ratio:>9.1f}x"
+            f"{row['project'][-12:]:>12} {row['landed_rows']:>12,} {row['batch_events']:>7,}"
+            f" {row['core_seconds']:>13.3f} {row['all_models_seconds']:>13.3f}"
+            f" {row['build_wall_seconds']:>13.3f} {row['build_models_seconds']:>8.3f}"
+            f" {row['build_tests_seconds']:>7.3f}"
+            f" {row['naive_seconds']:>9.3f} {ratio:>9.1f}x"
         )
-    if len(rows) > 1:
-        growth = rows[-1]["all_models_seconds"] / rows[-2]["all_models_seconds"]
-        core = rows[-1]["core_seconds"] / rows[-2]["core_seconds"]
-        print(
-            f"incremental time {rows[-1]['landed_rows']:,} vs {rows[-2]['landed_rows']:,} rows:"
-            f" {growth:.2f}x (dedup+fact {core:.2f}x)"
-        )
+    for project in {row["project"] for row in rows}:
+        mine = [row for row in rows if row["project"] == project]
+        if len(mine) > 1:
+            growth = mine[-1]["all_models_seconds"] / mine[-2]["all_models_seconds"]
+            core = mine[-1]["core_seconds"] / mine[-2]["core_seconds"]
+            print(
+                f"{project}: incremental time {mine[-1]['landed_rows']:,} vs"
+                f" {mine[-2]['landed_rows']:,} rows: {growth:.2f}x (dedup+fact {core:.2f}x)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Latency of one batch run, cold (`countonce run`, a new process) and warm (in a process
 that has already imported dbt and Great Expectations, as `countonce schedule` is).
 
-    .venv/bin/python bench/bench_pipeline.py --events 10000 --repeat 3
+    .venv/bin/python -m bench.bench_pipeline --events 10000 --repeat 3
 
 Each measured run gets a fresh file of --events events (5% re-sent copies) in the inbox.
 Uses an embedded PostgreSQL in a temporary directory unless --database-url is given.
@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.results import record
 from countonce import db, logs
 from countonce.settings import LIBPQ_VARIABLES, load_settings
 from scheduler.pipeline import run_batch
@@ -91,7 +92,7 @@ def warm(settings, params: dict[str, str], events: int, repeat: int) -> list[dic
     return out
 
 
-def report(label: str, runs: list[dict], target: float) -> None:
+def report(label: str, runs: list[dict], target: float) -> dict:
     walls = [r["wall"] for r in runs]
     stages = "  ".join(
         f"{f.split('_')[0]} {statistics.median(r[f] for r in runs):.2f}s" for f in STAGE_FIELDS
@@ -101,6 +102,7 @@ def report(label: str, runs: list[dict], target: float) -> None:
         f"{label:5} median {statistics.median(walls):6.2f}s  min {min(walls):6.2f}s  "
         f"max {max(walls):6.2f}s  ({stages})  target <= {target:.0f}s: {verdict}"
     )
+    return {"median_seconds": round(statistics.median(walls), 3), "runs": runs}
 
 
 def main() -> None:
@@ -126,8 +128,12 @@ def main() -> None:
             env["COUNTONCE_DATABASE_URL"] = " ".join(f"{k}={v}" for k, v in params.items())
         try:
             print(f"{args.events} events per batch, {args.repeat} batches each")
-            report("warm", warm(settings, params, args.events, args.repeat), 2.0)
-            report("cold", cold(env, settings.inbox, args.events, args.repeat), 8.0)
+            figures = {
+                "events_per_batch": args.events,
+                "warm": report("warm", warm(settings, params, args.events, args.repeat), 2.0),
+                "cold": report("cold", cold(env, settings.inbox, args.events, args.repeat), 8.0),
+            }
+            record("pipeline", figures)
         finally:
             if not args.database_url:
                 db.stop_embedded(settings)

@@ -79,6 +79,19 @@ def db_env(ctx: Context) -> None:
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
+@db_group.command("roles")
+@pass_ctx
+def db_roles(ctx: Context) -> None:
+    """Create or update the least-privilege roles (loader, transformer, analyst); idempotent.
+
+    Passwords come from COUNTONCE_LOADER_PASSWORD, COUNTONCE_TRANSFORMER_PASSWORD and
+    COUNTONCE_ANALYST_PASSWORD; a role without one logs in only where the server trusts it.
+    """
+    from countonce.roles import ensure_roles
+
+    click.echo(str(ensure_roles(ctx.settings, ctx.params)))
+
+
 @db_group.command("psql", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx

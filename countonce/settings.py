@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -55,6 +55,10 @@ class Settings:
     settle_seconds: int = 5
     dq_max_reject_rate: Decimal = Decimal("0.05")
     dq_max_landing_age_minutes: int = 1440
+    # Passwords of the least-privilege roles (`countonce db roles`); None: no password set.
+    loader_password: str | None = field(default=None, repr=False)
+    transformer_password: str | None = field(default=None, repr=False)
+    analyst_password: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -96,6 +100,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         settle_seconds=_int(env, "COUNTONCE_SETTLE_SECONDS", 5),
         dq_max_reject_rate=_decimal(env, "COUNTONCE_DQ_MAX_REJECT_RATE", Decimal("0.05")),
         dq_max_landing_age_minutes=_int(env, "COUNTONCE_DQ_MAX_LANDING_AGE_MINUTES", 1440),
+        loader_password=env.get("COUNTONCE_LOADER_PASSWORD") or None,
+        transformer_password=env.get("COUNTONCE_TRANSFORMER_PASSWORD") or None,
+        analyst_password=env.get("COUNTONCE_ANALYST_PASSWORD") or None,
     )
 
 

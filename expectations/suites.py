@@ -136,7 +136,7 @@ where
 order by c.minute, c.currency
 """
 
-# Written apart from the recomputation above (anti-join, totals per currency) on purpose.
+# Written apart from the recomputation above (window, totals per currency) on purpose.
 FACT_TOTAL = """
 with landed as (
     select v.*
@@ -144,19 +144,18 @@ with landed as (
     inner join dq.check_scope_minutes as s on v.event_minute = s.minute
 ),
 
+first_landed as (
+    select
+        l.*,
+        min(l.landing_seq) over (partition by l.order_id, l.event_id) as first_landing_seq
+    from landed as l
+),
+
 landing_totals as (
     select l.currency, sum(l.amount) as landing_gross_paid_amount
-    from landed as l
+    from first_landed as l
     inner join dq.check_scope_minutes as s on l.event_minute = s.minute and s.is_core
-    where
-        l.event_type = 'paid'
-        and not exists (
-            select from landed as earlier
-            where
-                earlier.order_id = l.order_id
-                and earlier.event_id = l.event_id
-                and earlier.landing_seq < l.landing_seq
-        )
+    where l.event_type = 'paid' and l.landing_seq = l.first_landing_seq
     group by l.currency
 ),
 

@@ -15,6 +15,7 @@ import sys
 from typing import BinaryIO
 
 from ingest.chunk import BLOCK_BYTES, Chunk, Position
+from ingest.event_minute import utc_minute
 from ingest.validate import (
     BOM,
     CSV_BAD_HEADER,
@@ -145,7 +146,8 @@ def fill_csv(
         record = {name: value for name, value in zip(header, fields, strict=True) if value}
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         data = data.replace(b"\\", b"\\\\")
-        row = b"%b%d\t%d\t%b\n" % (prefix, start_line, start_offset, data)
+        minute = utc_minute(record.get("event_time"))
+        row = b"%b%d\t%d\t%b\t%b\n" % (prefix, start_line, start_offset, data, minute)
         block.append(row)
         chunk.landed += 1
         buffered += len(row)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from ingest.chunk import BLOCK_BYTES, Chunk, Position
+from ingest.event_minute import utc_minute
 from ingest.validate import (
     BOM,
     INVALID_UTF8,
     LINE_TOO_LONG,
     Rejection,
     check_text,
-    is_storable_fast,
+    parse_checked,
+    parse_storable_fast,
 )
 
 
@@ -41,7 +43,7 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
     write = chunk.write
     prefix = chunk.prefix
     reject = chunk.reject
-    fast = is_storable_fast
+    fast = parse_storable_fast
     line_no, offset = pos.line, pos.offset
     max_lines = limits.chunk_rows
     max_offset = offset + limits.chunk_bytes
@@ -95,18 +97,21 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
             if chunk.rejects_full:
                 break
             continue
-        if not fast(line, text):
+        value = fast(line, text)
+        if value is None:
             why = check_text(text, line)
             if why is not None:
                 reject(line_no, start, why, line, len(line))
                 if chunk.rejects_full:
                     break
                 continue
+            value = parse_checked(text)
         if b"\\" in line:
             line = line.replace(b"\\", b"\\\\")
         if b"\t" in line or b"\r" in line:
             line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
-        row = b"%b%d\t%d\t%b\n" % (prefix, line_no, start, line)
+        minute = utc_minute(value.get("event_time"))
+        row = b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute)
         block.append(row)
         landed += 1
         buffered += len(row)

@@ -34,8 +34,8 @@ FAIL_POINTS = ("after-copy", "mid-copy")
 FAULT_EXIT_CODE = 75
 
 _COPY_ROWS = (
-    "copy raw.order_events (load_batch_id, source_file, source_line, source_offset, record)"
-    " from stdin"
+    "copy raw.order_events (load_batch_id, source_file, source_line, source_offset, record,"
+    " event_minute) from stdin"
 )
 _COPY_REJECTS = (
     "copy raw.load_rejects (load_batch_id, source_file, source_line, source_offset, reason,"

@@ -148,10 +148,10 @@ def check_text(text: str, line: bytes) -> Rejection | None:
     return _unstorable(value)
 
 
-def is_storable_fast(line: bytes, text: str) -> bool:
-    """True when `text` (the decoded `line`) is certainly a storable JSON object.
+def parse_storable_fast(line: bytes, text: str) -> dict | None:
+    """The object `text` (the decoded `line`) holds, when it is certainly storable as jsonb.
 
-    False means "not sure": ask check_text. Duplicate keys are ruled out by counting commas:
+    None means "not sure": ask check_text. Duplicate keys are ruled out by counting commas:
     an object with n distinct keys has at least n - 1 commas, one more per repeated key and
     per comma in any nested value or string, so exactly n - 1 proves there is no repeat.
     A \\u escape could hide a \\u0000 or a lone surrogate, so it needs the full check.
@@ -159,13 +159,20 @@ def is_storable_fast(line: bytes, text: str) -> bool:
     try:
         value, end = fast_scan(text, 0)
     except Exception:
-        return False
-    return (
+        return None
+    if (
         type(value) is dict
         and end == len(text)
         and line.count(b",") == max(len(value) - 1, 0)
         and (b"\\" not in line or b"\\u" not in line)
-    )
+    ):
+        return value
+    return None
+
+
+def parse_checked(text: str) -> dict:
+    """The object of a line that check_text accepted."""
+    return _STRICT.decode(text)
 
 
 def reject_text(line: bytes, limit: int) -> str:

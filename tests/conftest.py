@@ -101,6 +101,19 @@ def env(database: dict[str, str], tmp_path: Path) -> dict[str, str]:
     }
 
 
+def env_for(params: dict[str, str], home: Path) -> dict[str, str]:
+    """Like the `env` fixture, for a database a test (or a module, or an example) made itself."""
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
+        },
+        "COUNTONCE_DATABASE_URL": make_conninfo(**params),
+        "COUNTONCE_HOME": str(home),
+    }
+
+
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
     return load_settings(env)

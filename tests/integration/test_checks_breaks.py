@@ -167,8 +167,9 @@ BREAKS: dict[str, tuple[list[str], list[str], set[str]]] = {
          "delete from raw.order_events where landing_seq in (select landing_seq"
          " from public.removed)"],
         ["insert into raw.order_events (landing_seq, load_batch_id, source_file, source_line,"
-         " source_offset, loaded_at, record) overriding system value select landing_seq,"
-         " load_batch_id, source_file, source_line, source_offset, loaded_at, record"
+         " source_offset, loaded_at, record, event_minute) overriding system value select"
+         " landing_seq, load_batch_id, source_file, source_line, source_offset, loaded_at,"
+         " record, event_minute"
          " from public.removed"],
         {"ledger_balances"},
     ),

@@ -79,6 +79,7 @@ def land_rows(
                 for i, row in enumerate(rows)
             ],
         )
+    fill_event_minute(conn, batch)
     conn.execute(
         "insert into raw.load_batches (load_batch_id, source_file, first_line, last_line,"
         " first_offset, end_offset, lines_read, rows_landed, rows_rejected, started_at,"
@@ -159,3 +160,12 @@ def unbalanced_batches(conn: psycopg.Connection) -> list[tuple]:
     return conn.execute(
         "select * from reconciliation.recon_conservation_by_batch where not is_balanced"
     ).fetchall()
+
+
+def fill_event_minute(conn, batch: int) -> None:
+    """What the loader writes for rows landed by hand: the UTC minute of event_time."""
+    conn.execute(
+        "update raw.order_events set event_minute = raw.utc_minute(record ->> 'event_time')"
+        " where load_batch_id = %s",
+        (batch,),
+    )

@@ -15,7 +15,6 @@ schedule with every fault plus a few drawn ones; `make test-soak` (COUNTONCE_SOA
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -31,13 +30,11 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
-from psycopg.conninfo import make_conninfo
 
 from countonce import db
-from countonce.settings import LIBPQ_VARIABLES
 from ingest.loader import FAULT_EXIT_CODE
 from ingest.simulator import SimulatorConfig, generate, read_truth
-from tests.conftest import REPO
+from tests.conftest import REPO, env_for
 
 MEASURES = (
     "gross_paid_amount",
@@ -46,7 +43,7 @@ MEASURES = (
     "paid_event_count",
     "refund_event_count",
 )
-DEFAULT_EXAMPLES = 2
+DEFAULT_EXAMPLES = 1
 STEP_TIMEOUT = 300
 
 
@@ -182,15 +179,7 @@ class Example:
         self.name = f"t_fault_{uuid.uuid4().hex[:10]}"
         db.create_database(pg_server.params, self.name, template="template0")
         self.params = {**pg_server.params, "dbname": self.name}
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
-            },
-            "COUNTONCE_DATABASE_URL": make_conninfo(**self.params),
-            "COUNTONCE_HOME": str(home / ".countonce"),
-        }
+        self.env = env_for(self.params, home / ".countonce")
         self.inbox = home / ".countonce" / "inbox"
         self.logs = home / "logs"
         self.logs.mkdir(parents=True)

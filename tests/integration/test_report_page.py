@@ -56,6 +56,11 @@ def land(
                 " source_offset, record) values (%s, %s, %s, %s, %s)",
                 (batch, source_file, line, (line - 1) * 100, Jsonb(record)),
             )
+        conn.execute(
+            "update raw.order_events set event_minute = raw.utc_minute(record ->> 'event_time')"
+            " where load_batch_id = %s",
+            (batch,),
+        )
         for extra in range(rejected_lines):
             line = len(records) + extra + 1
             conn.execute(
