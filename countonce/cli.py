@@ -8,6 +8,7 @@ import shlex
 import sys
 
 import click
+import psycopg
 
 from countonce import db, logs
 from countonce.settings import Settings, libpq_variables, load_settings
@@ -159,3 +160,11 @@ def main() -> None:
     except db.DatabaseUnavailable as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        click.echo(
+            f"error: the database refused: {str(exc).strip()}. Connect as a role that may do "
+            "this (see `countonce db roles --help`).",
+            err=True,
+        )
+        log.debug("refused", exc_info=True)
+        sys.exit(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,25 @@ from psycopg.conninfo import make_conninfo
 from countonce import db
 from countonce.settings import Settings, child_environment
 
+log = logging.getLogger(__name__)
+
 DEMO_DATABASE = "countonce_demo"
 TRACED_LINES = [
-    {"event_id": "evt-9f1", "order_id": "o-1001", "event_type": "created",
-     "customer_id": "c-77", "event_time": "2026-11-26T10:00:41Z"},
-    {"event_id": "evt-9f3", "order_id": "o-1001", "event_type": "paid", "amount": "65.00",
-     "currency": "USD", "event_time": "2026-11-26T10:01:12Z"},
+    {
+        "event_id": "evt-9f1",
+        "order_id": "o-1001",
+        "event_type": "created",
+        "customer_id": "c-77",
+        "event_time": "2026-11-26T10:00:41Z",
+    },
+    {
+        "event_id": "evt-9f3",
+        "order_id": "o-1001",
+        "event_type": "paid",
+        "amount": "65.00",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:01:12Z",
+    },
 ]
 STREAM_SEED = 7
 
@@ -82,8 +96,12 @@ def _truth_mismatches(conn, truth_path: Path) -> tuple[int, int]:
     }
     wrong = 0
     for key, row in truth.items():
-        expected = (row["gross_paid_amount"], row["refunded_amount"],
-                    row["paid_event_count"], row["refund_event_count"])
+        expected = (
+            row["gross_paid_amount"],
+            row["refunded_amount"],
+            row["paid_event_count"],
+            row["refund_event_count"],
+        )
         wrong += fact.pop(key, None) != expected
     return len(truth), wrong + len(fact)
 
@@ -102,8 +120,13 @@ def run_demo(settings: Settings, echo=click.echo) -> bool:
     work = settings.home / "demo"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    demo = dataclasses.replace(settings, database_url=make_conninfo(**params), home=work,
-                               inbox=work / "inbox", fail_at=None)
+    demo = dataclasses.replace(
+        settings,
+        database_url=make_conninfo(**params),
+        home=work,
+        inbox=work / "inbox",
+        fail_at=None,
+    )
 
     echo(f"countonce demo: database {DEMO_DATABASE} at {server['host']}:{server['port']}\n")
     echo("1. The traced example: evt-9f3, order o-1001 paid 65.00 USD at 10:01:12")
@@ -112,24 +135,37 @@ def run_demo(settings: Settings, echo=click.echo) -> bool:
     echo("   the producer sends evt-9f3 twice (a retry after a lost ack): 3 lines")
     crash = subprocess.run(
         [sys.executable, "-m", "countonce", "ingest", str(traced)],
-        env=child_environment({"COUNTONCE_DATABASE_URL": demo.database_url,
-                               "COUNTONCE_HOME": str(work), "COUNTONCE_FAIL_AT": "after-copy"}),
-        capture_output=True, text=True,
+        env=child_environment(
+            {
+                "COUNTONCE_DATABASE_URL": demo.database_url,
+                "COUNTONCE_HOME": str(work),
+                "COUNTONCE_FAIL_AT": "after-copy",
+            }
+        ),
+        capture_output=True,
+        text=True,
     )
-    echo(f"   the loader commits the rows, then crashes before recording its offset "
-         f"(exit {crash.returncode})")
+    echo(
+        f"   the loader commits the rows, then crashes before recording its offset "
+        f"(exit {crash.returncode})"
+    )
     replay = load(demo, params, [str(traced)])
     echo(f"   restarted, it replays the file: {replay.landed} more rows landed")
 
-    echo(f"\n2. A generated stream (seed {STREAM_SEED}) with retries, replays, late and "
-         "out-of-order events, refunds, conflicts and malformed lines")
-    stream = generate(work / "stream", SimulatorConfig(seed=STREAM_SEED, events=3000, files=3))
+    echo(
+        f"\n2. A generated stream (seed {STREAM_SEED}) with retries, replays, late and "
+        "out-of-order events, refunds, conflicts and malformed lines"
+    )
+    config = SimulatorConfig(seed=STREAM_SEED, events=3000, files=3, rate=5.0, malformed_rate=0.01)
+    stream = generate(work / "stream", config)
     loaded = load(demo, params, [str(work / "stream")])
-    echo(f"   {len(stream.files)} files, {loaded.lines_read} lines read, {loaded.landed} landed, "
-         f"{loaded.rejected} rejected at load")
+    echo(
+        f"   {len(stream.files)} files, {loaded.lines_read} lines read, {loaded.landed} landed, "
+        f"{loaded.rejected} rejected at load"
+    )
 
     echo("\n3. dbt build (dedup, fact_revenue_1m by upsert, reconciliation, tests)")
-    dbt.build(demo, params)
+    dbt.build(demo, params, ["--quiet"])
     echo("   dbt build succeeded")
 
     with db.connect(params) as conn:
@@ -144,19 +180,26 @@ def run_demo(settings: Settings, echo=click.echo) -> bool:
         echo(f"   {name.replace('_', ' '):{width}}  {value:>8}")
     net, paid_events = traced_revenue or (None, 0)
     once = net == Decimal("65.00") and paid_events == 1
-    echo(f"\n   revenue 2026-11-26 10:01 USD = {net} from {paid_events} paid event"
-         f"{'s' if paid_events != 1 else ''}: "
-         + ("counted once" if once else "WRONG, expected 65.00 from 1 paid event"))
-    echo(f"   generated stream: {minutes - wrong} of {minutes} minute/currency rows equal the "
-         "simulator's ground truth to the cent")
+    echo(
+        f"\n   revenue 2026-11-26 10:01 USD = {net} from {paid_events} paid event"
+        f"{'s' if paid_events != 1 else ''}: "
+        + ("counted once" if once else "WRONG, expected 65.00 from 1 paid event")
+    )
+    echo(
+        f"   generated stream: {minutes - wrong} of {minutes} minute/currency rows equal the "
+        "simulator's ground truth to the cent"
+    )
     failed = [r for r in report.results if not r.success]
-    echo(f"\nChecks: {len(report.results) - len(failed)} of {len(report.results)} passed "
-         f"({report.critical_failed} critical failed, {report.warnings} warnings)")
+    echo(
+        f"\nChecks: {len(report.results) - len(failed)} of {len(report.results)} passed "
+        f"({report.critical_failed} critical failed, {report.warnings} warnings)"
+    )
     for result in failed:
         echo(f"   {result.severity}: {result.suite}.{result.expectation}")
     echo(f"   Data Docs: {report.data_docs_index}")
-    echo(f'\nLook around: eval "$(countonce db env)"; export PGDATABASE={DEMO_DATABASE}; '
-         "psql -c 'table analytics.fact_revenue_1m'")
+    echo(
+        f"\nLook around: countonce db psql -d {DEMO_DATABASE} -c 'table analytics.fact_revenue_1m'"
+    )
     return once and wrong == 0 and report.success
 
 
@@ -166,5 +209,7 @@ def demo_command() -> None:
     from countonce.cli import Context
 
     ctx = click.get_current_context().find_object(Context)
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger().setLevel(logging.WARNING)  # the demo's own lines tell the story
     if not run_demo(ctx.settings):
         raise click.ClickException("the demo's figures are not what they should be (see above)")

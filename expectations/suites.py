@@ -184,26 +184,41 @@ where order_id is null or event_id is null or event_type is null or event_at is 
 """
 
 # Every landing row of a batch is exactly one of kept, duplicate, rejected; every line read
-# was landed or rejected at load.
+# was landed or rejected at load. The models are read through their load_batch_id index.
 LEDGER = """
-with classified as (
+with kept as (
+    select k.landing_seq, count(*) as copies
+    from intermediate.int_order_events_deduplicated as k
+    inner join dq.check_scope_batches as s on k.load_batch_id = s.load_batch_id
+    group by k.landing_seq
+),
+
+duplicates as (
+    select d.landing_seq, count(*) as copies
+    from intermediate.int_order_event_duplicates as d
+    inner join dq.check_scope_batches as s on d.load_batch_id = s.load_batch_id
+    group by d.landing_seq
+),
+
+rejected as (
+    select r.landing_seq, count(*) as copies
+    from intermediate.int_order_events_rejected as r
+    inner join dq.check_scope_batches as s on r.load_batch_id = s.load_batch_id
+    group by r.landing_seq
+),
+
+classified as (
     select
         e.load_batch_id,
         e.landing_seq,
-        exists (
-            select from intermediate.int_order_events_deduplicated as k
-            where k.landing_seq = e.landing_seq
-        )::int as is_kept,
-        exists (
-            select from intermediate.int_order_event_duplicates as d
-            where d.landing_seq = e.landing_seq
-        )::int as is_duplicate,
-        exists (
-            select from intermediate.int_order_events_rejected as r
-            where r.landing_seq = e.landing_seq
-        )::int as is_rejected
+        coalesce(k.copies, 0) as is_kept,
+        coalesce(d.copies, 0) as is_duplicate,
+        coalesce(r.copies, 0) as is_rejected
     from {batch} as b
     inner join raw.order_events as e on b.load_batch_id = e.load_batch_id
+    left join kept as k on e.landing_seq = k.landing_seq
+    left join duplicates as d on e.landing_seq = d.landing_seq
+    left join rejected as r on e.landing_seq = r.landing_seq
 ),
 
 per_batch as (

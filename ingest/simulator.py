@@ -196,9 +196,11 @@ def _truth(events: list[Event]) -> dict[tuple[datetime, str], dict]:
 def _record(
     event: Event, rng: random.Random, config: SimulatorConfig, amount: Decimal | None = None
 ) -> bytes:
-    at = event.at if rng.random() < 0.8 else event.at.astimezone(rng.choice(_OFFSETS))
-    stamp = at.isoformat(timespec="milliseconds" if rng.random() < 0.5 else "seconds")
-    if at.utcoffset() == timedelta(0) and rng.random() < 0.7:
+    # A producer writes one event's time the same way every time it sends it.
+    style = random.Random(f"{config.seed}:{event.event_id}")
+    at = event.at if style.random() < 0.8 else event.at.astimezone(style.choice(_OFFSETS))
+    stamp = at.isoformat(timespec="milliseconds" if style.random() < 0.5 else "seconds")
+    if at.utcoffset() == timedelta(0) and style.random() < 0.7:
         stamp = stamp.replace("+00:00", "Z")
     fields = {
         "event_id": event.event_id,

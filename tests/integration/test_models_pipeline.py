@@ -236,3 +236,12 @@ def test_full_refresh_gives_the_same_fact_as_the_incremental_history(models):
     assert (fact(conn), dedup_history(conn), duplicates(conn)) == incremental
     dbt(settings, params, recon_full=True)
     assert unbalanced_batches(conn) == []
+
+
+def test_dbt_unit_tests_pass(models):
+    """The dbt unit tests (duplicates, conflicts, late events in; one kept row out)."""
+    settings, params, conn = models
+    land(conn, [event("e1")])
+    dbt(settings, params)
+    outcome = dbt(settings, params, "test", "--select", "test_type:unit")
+    assert len(outcome.result.result.results) >= 5

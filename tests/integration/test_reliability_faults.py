@@ -73,12 +73,12 @@ class Tally:
     schedules: int = 0
     survived: int = 0
     faults: Counter = field(default_factory=Counter)
-    drift_cents: Decimal = Decimal(0)
+    drift_cents: int = 0
     # Schedules where a conflicting re-send landed before its original (see expected_fact),
     # and how far those facts are from the producer's truth (each difference a reported
     # conflict).
     reordered: int = 0
-    reordered_cents: Decimal = Decimal(0)
+    reordered_cents: int = 0
 
     def line(self) -> str:
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.faults.items()))
@@ -374,14 +374,14 @@ def expected_fact(conn: psycopg.Connection, truth: dict) -> tuple[dict, set]:
     return expected, moved
 
 
-def drift_cents(found: dict[tuple, dict], truth: dict[tuple, dict]) -> Decimal:
+def drift_cents(found: dict[tuple, dict], truth: dict[tuple, dict]) -> int:
     zero = dict.fromkeys(MEASURES, Decimal(0))
     total = Decimal(0)
     for key in found.keys() | truth.keys():
         a, b = found.get(key, zero), truth.get(key, zero)
         total += abs(a["gross_paid_amount"] - b["gross_paid_amount"])
         total += abs(a["refunded_amount"] - b["refunded_amount"])
-    return total * 100
+    return int(total * 100)
 
 
 def assert_nothing_lost(conn: psycopg.Connection, files: list[Path]) -> None:

@@ -175,12 +175,6 @@ def test_loader_is_refused(deployment: Deployment, statement: str) -> None:
         _refused(conn, statement)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest.migrate.migrate runs the landing DDL on every load (create schema raw, "
-    "create or replace function raw.utc_minute...), which needs the owner: the loader role "
-    "is refused. Fix proposed: skip the DDL when the schema is current.",
-)
 def test_loader_role_runs_countonce_ingest(deployment: Deployment) -> None:
     events = deployment.home / "more.jsonl"
     events.write_text("".join(EVENT % (n, n, n, n % 10) for n in range(6, 9)))
@@ -190,7 +184,8 @@ def test_loader_role_runs_countonce_ingest(deployment: Deployment) -> None:
 
 def test_transformer_reads_raw_and_owns_the_models(deployment: Deployment) -> None:
     with deployment.as_role(TRANSFORMER) as conn:
-        assert conn.execute("select count(*) from raw.order_events").fetchone()[0] == 5
+        # >= : the loader's test may have landed more rows in this shared deployment
+        assert conn.execute("select count(*) from raw.order_events").fetchone()[0] >= 5
         assert conn.execute("select count(*) from raw.load_batches").fetchone()[0] >= 1
         assert conn.execute("select count(*) from analytics.fact_revenue_1m").fetchone()[0] == 5
         owners = conn.execute(

@@ -62,7 +62,7 @@ where recent.finished_at >= {{ window_start }}
     invocation; every row on a full refresh. -#}
 {% macro claimed_batch_filter(consumer, lookback=false) -%}
 {%- if is_incremental() -%}
-load_batch_id in ({{ claimed_load_batches(consumer, lookback) }})
+{{ in_subquery('load_batch_id', claimed_load_batches(consumer, lookback)) }}
 {%- else -%}
 true
 {%- endif -%}

@@ -37,30 +37,32 @@ superseding_events as (
     select * from {{ ref('int_order_events_deduplicated') }}
     where
         superseded_landing_seq is not null
-        and load_batch_id in (
-            {{ claimed_load_batches('int_order_event_duplicates') }}
-        )
+        and {{ in_subquery(
+            'load_batch_id', claimed_load_batches('int_order_event_duplicates')
+        ) }}
 ),
 
 superseded_copies as (
     select * from {{ ref('stg_shopflow__order_events') }}
-    where landing_seq in (
-        select superseding_events.superseded_landing_seq from superseding_events
-    )
+    where {{ in_subquery(
+        'landing_seq',
+        'select superseding_events.superseded_landing_seq from superseding_events'
+    ) }}
 ),
 
 history as (
     select * from {{ this }}
 ),
 
+-- A superseded copy is valid, so it is among landed_copies exactly when its batch is one of
+-- this run's: a row filter, not a join.
 candidate_copies as (
     select * from landed_copies
     union all
     select * from superseded_copies
-    where not exists (
-        select 1 as is_landed from landed_copies
-        where landed_copies.landing_seq = superseded_copies.landing_seq
-    )
+    where not {{ in_subquery(
+        'load_batch_id', claimed_load_batches('int_order_event_duplicates')
+    ) }}
 ),
 {% else %}
 

@@ -24,9 +24,7 @@ with
 
 touched_events as (
     select * from {{ ref('int_order_events_deduplicated') }}
-    where load_batch_id in (
-        {{ claimed_load_batches('fact_revenue_1m') }}
-    )
+    where {{ in_subquery('load_batch_id', claimed_load_batches('fact_revenue_1m')) }}
 ),
 
 current_rows as (
@@ -42,7 +40,7 @@ touched_minutes as (
 
 kept_events as (
     select * from {{ ref('int_order_events_deduplicated') }}
-    where event_minute in (select touched_minutes.minute from touched_minutes)
+    where {{ in_subquery('event_minute', 'select touched_minutes.minute from touched_minutes') }}
 ),
 {% else %}
 
@@ -77,7 +75,9 @@ vanished_rows as (
         0 as is_refund
     from current_rows
     where
-        current_rows.minute in (select touched_minutes.minute from touched_minutes)
+        {{ in_subquery(
+            'current_rows.minute', 'select touched_minutes.minute from touched_minutes'
+        ) }}
         and not exists (
             select 1 as is_recomputed from money_events
             where

@@ -5,6 +5,7 @@
     'int_order_event_duplicates',
     'int_order_events_rejected',
 ] %}
+{%- set counted_batch_ids = 'select counted_batches.load_batch_id from counted_batches' %}
 {{
     config(
         materialized='incremental',
@@ -57,7 +58,7 @@ counted_batches as (
 
 load_batches as (
     select * from {{ ref('stg_shopflow__load_batches') }}
-    where load_batch_id in (select counted_batches.load_batch_id from counted_batches)
+    where {{ in_subquery('load_batch_id', counted_batch_ids) }}
 ),
 
 landed as (
@@ -65,7 +66,7 @@ landed as (
         load_batch_id,
         count(*) as row_count
     from {{ ref('stg_shopflow__order_events') }}
-    where load_batch_id in (select counted_batches.load_batch_id from counted_batches)
+    where {{ in_subquery('load_batch_id', counted_batch_ids) }}
     group by load_batch_id
 ),
 
@@ -76,7 +77,7 @@ landed as (
         load_batch_id,
         count(*) as row_count
     from {{ ref(model_name) }}
-    where load_batch_id in (select counted_batches.load_batch_id from counted_batches)
+    where {{ in_subquery('load_batch_id', counted_batch_ids) }}
     group by load_batch_id
 ),
 {%- endfor %}

@@ -7,6 +7,11 @@
     kept landing_seq of the dedup model, used only as a pointer: the copy itself is read
     back from landing and the earliest copy found wins, independently of the dedup. -#}
 {%- set full = var('recon_full') | string | lower in ['true', '1', 'yes'] %}
+{%- set claimed_this_invocation -%}
+select claimed.load_batch_id
+from {{ ref('int_load_batches_processed') }} as claimed
+where claimed.invocation_id = {{ current_invocation_id() }}
+{%- endset %}
 -- depends_on: {{ ref('int_load_batches_processed') }}
 
 with
@@ -32,11 +37,7 @@ landed_touched as (
     select event_minute as minute from {{ ref('stg_shopflow__order_events') }}
     where
         event_minute is not null
-        and load_batch_id in (
-            select claimed.load_batch_id
-            from {{ ref('int_load_batches_processed') }} as claimed
-            where claimed.invocation_id = {{ current_invocation_id() }}
-        )
+        and {{ in_subquery('load_batch_id', claimed_this_invocation) }}
 ),
 
 window_minutes as (
@@ -49,7 +50,7 @@ window_copies as (
     select * from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
-        and event_minute in (select window_minutes.minute from window_minutes)
+        and {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
 ),
 
 kept_pointers as (
@@ -65,22 +66,21 @@ pointed_copies as (
     select * from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
-        and landing_seq in (select kept_pointers.landing_seq from kept_pointers)
+        and {{ in_subquery('landing_seq', 'select kept_pointers.landing_seq from kept_pointers') }}
 ),
 
+-- A valid copy always has an event_minute, so a pointed copy is in window_copies exactly
+-- when its minute is a window minute: a row filter, not a join.
 candidate_copies as (
     select * from window_copies
     union all
     select * from pointed_copies
-    where not exists (
-        select 1 as is_in_window from window_copies
-        where window_copies.landing_seq = pointed_copies.landing_seq
-    )
+    where not {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
 ),
 
 fact_rows as (
     select * from {{ ref('fact_revenue_1m') }}
-    where minute in (select window_minutes.minute from window_minutes)
+    where {{ in_subquery('minute', 'select window_minutes.minute from window_minutes') }}
 ),
 {% endif %}
 
