@@ -24,7 +24,9 @@ extracted as (
         nullif({{ json_text('record', 'event_time') }}, '') as event_time_text,
         nullif({{ json_text('record', 'amount') }}, '') as amount_text,
         nullif({{ json_text('record', 'currency') }}, '') as currency,
-        nullif({{ json_text('record', 'customer_id') }}, '') as customer_id
+        nullif({{ json_text('record', 'customer_id') }}, '') as customer_id,
+        {{ json_is_string('record', 'event_id') }} as is_event_id_string,
+        {{ json_is_string('record', 'order_id') }} as is_order_id_string
     from source
 ),
 
@@ -43,8 +45,10 @@ validated as (
         *,
         case
             when order_id is null then 'order_id_missing'
+            when not is_order_id_string then 'order_id_not_a_string'
             when length(order_id) > 128 then 'order_id_too_long'
             when event_id is null then 'event_id_missing'
+            when not is_event_id_string then 'event_id_not_a_string'
             when length(event_id) > 128 then 'event_id_too_long'
             when event_type is null then 'event_type_missing'
             when event_type not in ('created', 'paid', 'refunded', 'cancelled')
