@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results import record
 from countonce import db, logs
 from countonce.dbt import DbtOutcome, invoke
 from countonce.settings import Settings, load_settings
@@ -260,6 +261,7 @@ def main() -> None:
                 f"{project}: incremental time {mine[-1]['landed_rows']:,} vs"
                 f" {mine[-2]['landed_rows']:,} rows: {growth:.2f}x (dedup+fact {core:.2f}x)"
             )
+    record("models", rows)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ def write_scope(conn: psycopg.Connection, settings: Settings, run_id: str, full:
             _full_scope(conn, has_fact, has_dedup)
         else:
             _run_scope(conn, has_fact, has_dedup, has_claims, invocation_id)
+        # Fresh statistics make the planner start from the (small) scope and reach landing
+        # and the models through their indexes, instead of scanning them whole.
+        conn.execute("analyze dq.check_scope, dq.check_scope_minutes, dq.check_scope_batches")
         minutes = conn.execute("select count(*) from dq.check_scope_minutes").fetchone()[0]
         batches = conn.execute("select count(*) from dq.check_scope_batches").fetchone()[0]
         conn.execute(

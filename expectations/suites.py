@@ -1,8 +1,11 @@
 """The suites as code: which relation each validates, and the SQL of every check.
 
 Every asset reads only the scope of the run in progress (schema dq, see scope.py), so the
-SQL here is fixed and the cost follows the batch. `{batch}` is the asset's rows; a query with
-a join names the batch itself (`{batch} as f`), as Great Expectations requires.
+SQL here is fixed and the cost follows the batch. Landing and the models are reached per
+scope minute or batch through `lateral (... offset 0)`: the offset keeps the planner from
+flattening the lookup into a join that it may answer by scanning the whole history.
+`{batch}` is the asset's rows; a query with a join names the batch itself (`{batch} as f`),
+as Great Expectations requires.
 """
 
 from __future__ import annotations
@@ -77,8 +80,12 @@ where minute <> date_bin('1 minute', minute, timestamptz '2000-01-01 00:00+00')
 FACT_RECOMPUTED = """
 with landed as (
     select v.*
-    from dq.landing_valid_events as v
-    inner join dq.check_scope_minutes as s on v.event_minute = s.minute
+    from dq.check_scope_minutes as s
+    cross join lateral (
+        select l.* from dq.landing_valid_events as l
+        where l.event_minute = s.minute
+        offset 0
+    ) as v
 ),
 
 first_copies as (
@@ -140,8 +147,12 @@ order by c.minute, c.currency
 FACT_TOTAL = """
 with landed as (
     select v.*
-    from dq.landing_valid_events as v
-    inner join dq.check_scope_minutes as s on v.event_minute = s.minute
+    from dq.check_scope_minutes as s
+    cross join lateral (
+        select l.* from dq.landing_valid_events as l
+        where l.event_minute = s.minute
+        offset 0
+    ) as v
 ),
 
 first_landed as (
@@ -263,9 +274,16 @@ select
     k.landing_seq as kept_landing_seq, k.event_type as kept_event_type,
     k.amount as kept_amount, k.currency as kept_currency, k.event_at as kept_event_at
 from {batch} as b
-inner join dq.landing_valid_events as e on b.load_batch_id = e.load_batch_id
-inner join intermediate.int_order_events_deduplicated as k
-    on e.order_id = k.order_id and e.event_id = k.event_id
+cross join lateral (
+    select l.* from dq.landing_valid_events as l
+    where l.load_batch_id = b.load_batch_id
+    offset 0
+) as e
+cross join lateral (
+    select d.* from intermediate.int_order_events_deduplicated as d
+    where d.order_id = e.order_id and d.event_id = e.event_id
+    offset 0
+) as k
 where
     k.landing_seq <> e.landing_seq
     and (k.event_type, k.amount, k.currency, k.event_at)
@@ -278,9 +296,16 @@ select
     e.landing_seq, e.order_id, e.event_id, e.loaded_at,
     k.landing_seq as kept_landing_seq, k.loaded_at as kept_loaded_at
 from {batch} as b
-inner join dq.landing_valid_events as e on b.load_batch_id = e.load_batch_id
-inner join intermediate.int_order_events_deduplicated as k
-    on e.order_id = k.order_id and e.event_id = k.event_id
+cross join lateral (
+    select l.* from dq.landing_valid_events as l
+    where l.load_batch_id = b.load_batch_id
+    offset 0
+) as e
+cross join lateral (
+    select d.* from intermediate.int_order_events_deduplicated as d
+    where d.order_id = e.order_id and d.event_id = e.event_id
+    offset 0
+) as k
 cross join dq.check_scope as s
 where k.landing_seq < e.landing_seq and k.loaded_at < e.loaded_at - s.lookback
 order by e.landing_seq
@@ -296,9 +321,12 @@ with lines as (
 ),
 
 valid as (
-    select count(*) as valid_rows
-    from dq.landing_valid_events as v
-    inner join dq.check_scope_batches as s on v.load_batch_id = s.load_batch_id
+    select coalesce(sum(v.valid_rows), 0) as valid_rows
+    from dq.check_scope_batches as s
+    cross join lateral (
+        select count(*) as valid_rows from dq.landing_valid_events as l
+        where l.load_batch_id = s.load_batch_id
+    ) as v
 )
 
 select
