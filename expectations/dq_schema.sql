@@ -72,8 +72,8 @@ create table if not exists dq.checked_batches (
 
 -- The event contract, implemented a second time straight on the landing table (independent
 -- of the dbt models): one row per valid landing row. Every cast sits behind a case on the
--- validity, so no predicate pushed into the view can make it fail. An event_time further than the
--- run's future margin after its landing is invalid, as in the models.
+-- validity, so no predicate pushed into the view can make it fail. Ids must be JSON strings;
+-- an event_time further than the run's future margin after its landing is invalid.
 create or replace view dq.landing_valid_events as
 with fields as (
     select
@@ -86,7 +86,9 @@ with fields as (
         nullif(e.record ->> 'event_type', '') as event_type,
         nullif(e.record ->> 'currency', '') as currency,
         nullif(e.record ->> 'amount', '') as amount_text,
-        e.record ->> 'event_time' as event_time_text
+        e.record ->> 'event_time' as event_time_text,
+        jsonb_typeof(e.record -> 'order_id') = 'string'
+        and jsonb_typeof(e.record -> 'event_id') = 'string' as has_string_ids
     from raw.order_events as e
 ),
 
@@ -94,7 +96,8 @@ checked as (
     select
         f.*,
         coalesce(
-            length(f.order_id) <= 128
+            f.has_string_ids
+            and length(f.order_id) <= 128
             and length(f.event_id) <= 128
             and f.event_type in ('created', 'paid', 'refunded', 'cancelled')
             and f.event_minute is not null

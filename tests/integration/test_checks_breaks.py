@@ -37,6 +37,9 @@ EVENTS = [
      "currency": "USD", "event_time": "2026-11-26T10:04:59Z"},
     {"event_id": "evt-b03", "order_id": "o-1004", "event_type": "paid", "amount": "7.10",
      "currency": "USD", "event_time": "2026-11-26T10:04:10Z"},
+    # Invalid for the models and for the checks alike: ids must be JSON strings.
+    {"event_id": 42, "order_id": "o-1005", "event_type": "paid", "amount": "3.00",
+     "currency": "USD", "event_time": "2026-11-26T10:04:30Z"},
 ]
 
 
