@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -13,7 +15,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from countonce import db
-from countonce.settings import LIBPQ_VARIABLES, Settings, load_settings
+from countonce.settings import Settings, child_environment, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,45 +75,38 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     return Server(params, settings.pgdata)
 
 
+@contextmanager
+def own_database(server: Server, prefix: str = "t") -> Iterator[dict[str, str]]:
+    """Connection params of a new, empty database, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    db.create_database(server.params, name, template="template0")
+    try:
+        yield {**server.params, "dbname": name}
+    finally:
+        try:
+            db.drop_database(server.params, name)
+        except db.DatabaseUnavailable:
+            pass
+
+
 @pytest.fixture
 def database(pg_server: Server) -> dict[str, str]:
     """Connection params of a new, empty database that only this test sees."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    db.create_database(pg_server.params, name, template="template0")
-    params = {**pg_server.params, "dbname": name}
-    yield params
-    try:
-        db.drop_database(pg_server.params, name)
-    except db.DatabaseUnavailable:
-        pass
+    with own_database(pg_server) as params:
+        yield params
 
 
 @pytest.fixture
 def env(database: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Environment for `countonce` subprocesses and for load_settings(), pointed at the test db."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
-    }
-    return {
-        **base,
-        "COUNTONCE_DATABASE_URL": make_conninfo(**database),
-        "COUNTONCE_HOME": str(tmp_path / ".countonce"),
-    }
+    return env_for(database, tmp_path / ".countonce")
 
 
 def env_for(params: dict[str, str], home: Path) -> dict[str, str]:
     """Like the `env` fixture, for a database a test (or a module, or an example) made itself."""
-    return {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if k not in LIBPQ_VARIABLES and not k.startswith("COUNTONCE_")
-        },
-        "COUNTONCE_DATABASE_URL": make_conninfo(**params),
-        "COUNTONCE_HOME": str(home),
-    }
+    return child_environment(
+        {"COUNTONCE_DATABASE_URL": make_conninfo(**params), "COUNTONCE_HOME": str(home)}
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,10 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from countonce import db
 from countonce.settings import load_settings
 from ingest.loader import LoadSummary, load
-from tests.conftest import env_for, run_cli
+from tests.conftest import env_for, own_database, run_cli
 from tests.corpus.adversarial import (
     CASES,
     Duplicate,
@@ -54,20 +52,17 @@ def test_corpus_has_at_least_30_distinct_kinds() -> None:
 @pytest.fixture(scope="module")
 def corpus_run(pg_server, tmp_path_factory) -> CorpusRun:
     home = tmp_path_factory.mktemp("corpus")
-    name = f"t_corpus_{uuid.uuid4().hex[:8]}"
-    db.create_database(pg_server.params, name, template="template0")
-    params = {**pg_server.params, "dbname": name}
-    env = env_for(params, home / ".countonce")
-    path = home / "adversarial.jsonl"
-    path.write_bytes(corpus_bytes())
-    settled = time.time() - 3600  # not being written to: its unterminated last line is read
-    os.utime(path, (settled, settled))
-    summary = load(load_settings(env), params, [str(path)])
-    build = run_cli(env, "build")
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-    with psycopg.connect(**params, autocommit=True) as conn:
-        yield _observe(conn, path, summary)
-    db.drop_database(pg_server.params, name)
+    with own_database(pg_server, "t_corpus") as params:
+        env = env_for(params, home / ".countonce")
+        path = home / "adversarial.jsonl"
+        path.write_bytes(corpus_bytes())
+        settled = time.time() - 3600  # not being written to: its unterminated last line is read
+        os.utime(path, (settled, settled))
+        summary = load(load_settings(env), params, [str(path)])
+        build = run_cli(env, "build")
+        assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+        with psycopg.connect(**params, autocommit=True) as conn:
+            yield _observe(conn, path, summary)
 
 
 def _observe(conn: psycopg.Connection, path: Path, summary: LoadSummary) -> CorpusRun:

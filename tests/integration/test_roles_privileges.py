@@ -14,10 +14,9 @@ import pytest
 from psycopg import errors
 from psycopg.conninfo import make_conninfo
 
-from countonce import db
 from countonce.roles import ANALYST, LOADER, TRANSFORMER
 from scheduler import ledger
-from tests.conftest import env_for, run_cli
+from tests.conftest import env_for, own_database, run_cli
 
 EVENT = (
     '{"event_id":"e%d","order_id":"o%d","event_type":"paid","amount":"%d.25",'
@@ -56,23 +55,20 @@ def deployment(pg_server, tmp_path_factory) -> Deployment:
     """Events loaded and built by the administrator, then the roles, then the transformer's
     own build and checks (dq, created after the roles, is covered by default privileges)."""
     home = tmp_path_factory.mktemp("roles")
-    name = f"t_roles_{uuid.uuid4().hex[:8]}"
-    db.create_database(pg_server.params, name, template="template0")
-    params = {**pg_server.params, "dbname": name}
-    env = env_for(params, home / ".countonce")
-    events = home / "events.jsonl"
-    events.write_text("".join(EVENT % (n, n, n, n) for n in range(1, 6)))
-    run_cli(env, "ingest", str(events), check=True)
-    run_cli(env, "build", check=True)
-    run_cli(env, "db", "roles", check=True)
-    deployed = Deployment(params, env, home)
-    transformer = deployed.env_as(TRANSFORMER)
-    run_cli(transformer, "build", check=True)
-    run_cli(transformer, "check", check=True)
-    with deployed.as_role(TRANSFORMER) as conn:
-        ledger.ensure_schema(conn)  # ops, as a batch run would create it
-    yield deployed
-    db.drop_database(pg_server.params, name)
+    with own_database(pg_server, "t_roles") as params:
+        env = env_for(params, home / ".countonce")
+        events = home / "events.jsonl"
+        events.write_text("".join(EVENT % (n, n, n, n) for n in range(1, 6)))
+        run_cli(env, "ingest", str(events), check=True)
+        run_cli(env, "build", check=True)
+        run_cli(env, "db", "roles", check=True)
+        deployed = Deployment(params, env, home)
+        transformer = deployed.env_as(TRANSFORMER)
+        run_cli(transformer, "build", check=True)
+        run_cli(transformer, "check", check=True)
+        with deployed.as_role(TRANSFORMER) as conn:
+            ledger.ensure_schema(conn)  # ops, as a batch run would create it
+        yield deployed
 
 
 def _refused(conn: psycopg.Connection, statement: str) -> None:
