@@ -65,11 +65,16 @@ def connection(settings: Settings, **kwargs) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def _embedded_server(settings: Settings, cleanup_mode: str | None = None):
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+def _pgserver():
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # its lock dir falls back
     import pgserver
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    return pgserver
+
+
+def _embedded_server(settings: Settings, cleanup_mode: str | None = None):
+    pgserver = _pgserver()
     settings.home.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(settings.pgdata, cleanup_mode=cleanup_mode)
 
@@ -89,7 +94,7 @@ def start_embedded(settings: Settings) -> dict[str, str]:
 
 def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded server; False when it was not running."""
-    import pgserver
+    pgserver = _pgserver()
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(settings.pgdata)
