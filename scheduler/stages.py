@@ -56,7 +56,10 @@ def build_models(ctx: StageContext) -> dict[str, object]:
     from scheduler.metrics import dedup_metrics
 
     manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    dbt.build(ctx.settings, ctx.params, DBT_BUILD_ARGS, manifest=manifest)
+    selector = "pipeline_tables" if PARSED_PROJECT.views_current else "pipeline"
+    PARSED_PROJECT.views_current = False  # until this build succeeds
+    dbt.build(ctx.settings, ctx.params, [*DBT_BUILD_ARGS, "--selector", selector], manifest)
+    PARSED_PROJECT.views_current = manifest is not None
     # dbt keeps the id of its latest invocation in a global; the pipeline lock makes that ours.
     from dbt_common.invocation import get_invocation_id
 
@@ -72,10 +75,15 @@ class ParsedProject:
     Off until a long-running process turns it on (warm_up): for a single run, parsing
     separately would only add an invocation. An edited model changes the fingerprint, so
     the next run parses again and an analyst's change is never ignored.
+
+    views_current: a build of this manifest succeeded, so the views it defines exist as
+    written and the next build may skip re-creating them (selector pipeline_tables). A
+    new manifest or a failed build turns it off.
     """
 
     def __init__(self) -> None:
         self.enabled = False
+        self.views_current = False
         self._key: tuple | None = None
         self._manifest: object | None = None
 
@@ -90,6 +98,7 @@ class ParsedProject:
             if not outcome.success:
                 return None  # the build parses again and reports the error
             self._key, self._manifest = key, outcome.result.result
+            self.views_current = False
             log.info("dbt project parsed", extra={"project": str(settings.dbt_project_dir)})
         return self._manifest
 

@@ -245,3 +245,23 @@ def test_dbt_unit_tests_pass(models):
     dbt(settings, params)
     outcome = dbt(settings, params, "test", "--select", "test_type:unit")
     assert len(outcome.result.result.results) >= 5
+
+
+def test_primary_key_tests_catch_a_repeated_and_a_null_key(models):
+    settings, params, conn = models
+    land(conn, [event("e1")])
+    dbt(settings, params)
+    metrics = "reconciliation.recon_dedup_run_metrics"
+    key_test = ["test", "--select", "primary_key_recon_dedup_run_metrics_invocation_id"]
+    dbt(settings, params, *key_test)
+
+    conn.execute(f"insert into {metrics} select * from {metrics}")
+    repeated = dbt(settings, params, *key_test, expect_success=False)
+    assert not repeated.success and "primary_key_recon_dedup_run_metrics" in repeated.failures[0]
+
+    conn.execute(f"delete from {metrics}")
+    conn.execute(f"insert into {metrics} (invocation_id) values (null)")
+    assert not dbt(settings, params, *key_test, expect_success=False).success
+
+    conn.execute(f"delete from {metrics}")
+    dbt(settings, params, *key_test)

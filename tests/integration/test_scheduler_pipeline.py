@@ -63,6 +63,28 @@ def test_a_batch_loads_builds_checks_and_is_recorded(settings, database, conn, c
     assert shown["checks"], "the latest check status is shown"
 
 
+def test_a_warm_scheduler_skips_unchanged_views_and_rebuilds_a_dropped_one(
+    settings, database, conn, monkeypatch
+):
+    from scheduler import stages
+
+    monkeypatch.setattr(stages, "PARSED_PROJECT", stages.ParsedProject())
+    stages.PARSED_PROJECT.enabled = True
+    write_events(settings.inbox / "a.jsonl", 5, prefix="a")
+    assert run_batch(settings, database).status == "succeeded"
+    assert stages.PARSED_PROJECT.views_current
+
+    conn.execute("drop view staging.stg_shopflow__order_events cascade")
+    write_events(settings.inbox / "b.jsonl", 5, prefix="b")
+    skipped_views = run_batch(settings, database)
+    assert skipped_views.status == "failed"
+    assert "stg_shopflow__order_events" in skipped_views.error
+    assert not stages.PARSED_PROJECT.views_current
+
+    assert run_batch(settings, database).status == "succeeded"
+    assert fact_total(conn)[1] == 10
+
+
 def test_a_failing_dbt_model_fails_the_run_and_skips_the_checks(env, database, conn, tmp_path):
     project = tmp_path / "dbt_project"
     shutil.copytree(

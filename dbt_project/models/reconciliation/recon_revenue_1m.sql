@@ -5,21 +5,33 @@
 
     In window mode, copies of a key outside the window minutes are found through the
     kept landing_seq of the dedup model, used only as a pointer: the copy itself is read
-    back from landing and the earliest copy found wins, independently of the dedup. -#}
-{%- set full = var('recon_full') | string | lower in ['true', '1', 'yes'] %}
+    back from landing and the earliest copy found wins, independently of the dedup.
+
+    The first build and a full refresh touch every minute, so they reconcile in full mode:
+    the same comparison without the per-minute window. -#}
+{%- set full = var('recon_full') | string | lower in ['true', '1', 'yes']
+    or flags.FULL_REFRESH
+    or (execute and adapter.get_relation(
+        database=this.database, schema=this.schema, identifier=this.identifier
+    ) is none) %}
+{%- set copy_columns -%}
+landing_seq, order_id, event_id, event_type, event_minute, amount, currency
+{%- endset %}
 {%- set claimed_this_invocation -%}
 select claimed.load_batch_id
 from {{ ref('int_load_batches_processed') }} as claimed
 where claimed.invocation_id = {{ current_invocation_id() }}
 {%- endset %}
 -- depends_on: {{ ref('int_load_batches_processed') }}
+-- depends_on: {{ ref('int_order_events_deduplicated') }}
 
 with
 
 {% if full %}
 
 candidate_copies as (
-    select * from {{ ref('stg_shopflow__order_events') }}
+    select {{ copy_columns }}
+    from {{ ref('stg_shopflow__order_events') }}
     where reject_reason is null
 ),
 
@@ -47,12 +59,15 @@ window_minutes as (
 ),
 
 window_copies as (
-    select * from {{ ref('stg_shopflow__order_events') }}
+    select {{ copy_columns }}
+    from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
         and {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
 ),
 
+-- The kept copy of each key seen in the window, when it is another copy: usually none,
+-- except for duplicates whose first copy lies outside the window minutes.
 kept_pointers as (
     select kept.landing_seq
     from {{ ref('int_order_events_deduplicated') }} as kept
@@ -60,22 +75,22 @@ kept_pointers as (
         on
             kept.order_id = window_copies.order_id
             and kept.event_id = window_copies.event_id
+    where kept.landing_seq <> window_copies.landing_seq
 ),
 
 pointed_copies as (
-    select * from {{ ref('stg_shopflow__order_events') }}
+    select {{ copy_columns }}
+    from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
         and {{ in_subquery('landing_seq', 'select kept_pointers.landing_seq from kept_pointers') }}
 ),
 
--- A valid copy always has an event_minute, so a pointed copy is in window_copies exactly
--- when its minute is a window minute: a row filter, not a join.
+-- union, not union all: a pointed copy inside the window is already a window copy.
 candidate_copies as (
     select * from window_copies
-    union all
+    union
     select * from pointed_copies
-    where not {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
 ),
 
 fact_rows as (

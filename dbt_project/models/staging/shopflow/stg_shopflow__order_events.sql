@@ -86,8 +86,11 @@ final as (
         event_type,
         event_at,
         event_minute,
+        -- Its own test, not reject_reason: a consumer filtering on reject_reason would
+        -- otherwise evaluate the whole validation twice per row.
         case
-            when reject_reason is null then cast(amount_text as {{ type_money() }})
+            when {{ matches_regex('amount_text', '^0*[0-9]{1,12}([.][0-9]{1,2})?$') }}
+                then cast(amount_text as {{ type_money() }})
         end as amount,
         currency,
         customer_id,
