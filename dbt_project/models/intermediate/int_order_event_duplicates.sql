@@ -33,13 +33,20 @@ kept_events as (
 
 {% if is_incremental() %}
 
+-- Batch by batch (a lateral lookup), so the load_batch_id index is used however large the
+-- landing batches of the history are.
 superseding_events as (
-    select * from {{ ref('int_order_events_deduplicated') }}
-    where
-        superseded_landing_seq is not null
-        and {{ in_subquery(
-            'load_batch_id', claimed_load_batches('int_order_event_duplicates')
-        ) }}
+    select kept_in_batch.superseded_landing_seq
+    from (
+        {{ claimed_load_batches('int_order_event_duplicates') }}
+    ) as claimed_batches
+    cross join lateral (
+        select kept.superseded_landing_seq
+        from {{ ref('int_order_events_deduplicated') }} as kept
+        where
+            kept.load_batch_id = claimed_batches.load_batch_id
+            and kept.superseded_landing_seq is not null
+    ) as kept_in_batch
 ),
 
 superseded_copies as (

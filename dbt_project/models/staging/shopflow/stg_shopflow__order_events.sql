@@ -2,6 +2,9 @@
     raise on bad data: every cast is guarded by the validation that precedes it. -#}
 
 {%- set money_event_types = "('paid', 'refunded')" %}
+{#- Non-negative, at most 12 digits before the point (leading zeros aside), at most 2 after. -#}
+{%- set valid_amount = '^0*[0-9]{1,12}([.][0-9]{1,2})?$' %}
+{%- set future_limit = dbt.dateadd('minute', var('future_margin_minutes') | int, 'loaded_at') %}
 
 with
 
@@ -54,19 +57,26 @@ validated as (
             when event_type not in ('created', 'paid', 'refunded', 'cancelled')
                 then 'event_type_unknown'
             when event_time_text is null then 'event_time_missing'
-            when event_at is null then 'event_time_invalid'
-            when event_at > {{ dbt.dateadd(
-                'minute', var('future_margin_minutes') | int, 'loaded_at'
-            ) }} then 'event_time_in_future'
+            when event_minute is null then 'event_time_invalid'
+            -- event_at lies in [event_minute, event_minute + 1 minute): the cast is needed
+            -- only when the margin ends inside that minute.
+            when
+                {{ dbt.dateadd('minute', 1, 'event_minute') }} > {{ future_limit }}
+                and event_at > {{ future_limit }}
+                then 'event_time_in_future'
             when amount_text is null and event_type in {{ money_event_types }}
                 then 'amount_missing'
-            when not {{ matches_regex('amount_text', '^-?[0-9]+([.][0-9]+)?$') }}
-                then 'amount_not_numeric'
-            when amount_text like '-%' then 'amount_negative'
-            when {{ matches_regex('amount_text', '[.][0-9]{3,}$') }}
-                then 'amount_too_precise'
-            when {{ matches_regex('amount_text', '^0*[1-9][0-9]{12,}') }}
-                then 'amount_out_of_range'
+            -- One pattern for the usual case; the precise reason only for a bad amount.
+            when not {{ matches_regex('amount_text', valid_amount) }}
+                then
+                    case
+                        when not {{ matches_regex('amount_text', '^-?[0-9]+([.][0-9]+)?$') }}
+                            then 'amount_not_numeric'
+                        when amount_text like '-%' then 'amount_negative'
+                        when {{ matches_regex('amount_text', '[.][0-9]{3,}$') }}
+                            then 'amount_too_precise'
+                        else 'amount_out_of_range'
+                    end
             when currency is null and event_type in {{ money_event_types }}
                 then 'currency_missing'
             when not {{ matches_regex('currency', '^[A-Z]{3}$') }} then 'currency_invalid'
@@ -89,7 +99,7 @@ final as (
         -- Its own test, not reject_reason: a consumer filtering on reject_reason would
         -- otherwise evaluate the whole validation twice per row.
         case
-            when {{ matches_regex('amount_text', '^0*[0-9]{1,12}([.][0-9]{1,2})?$') }}
+            when {{ matches_regex('amount_text', valid_amount) }}
                 then cast(amount_text as {{ type_money() }})
         end as amount,
         currency,
