@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 
 NULL = b"\\N"
 
-# RFC 3339 with a mandatory offset. PostgreSQL accepts offsets up to 15:59 only.
+# RFC 3339 with a mandatory offset. PostgreSQL accepts offsets up to 15:59 only. The groups
+# are all the minute depends on: the local minute, a leap second, the offset (None for Z).
 _RFC3339 = re.compile(
-    r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):([0-5]\d)"
-    r":([0-5]\d|60)(?:\.\d{1,9})?(?:[Zz]|([+-])(0\d|1[0-5]):([0-5]\d))"
+    r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt](?:[01]\d|2[0-3]):[0-5]\d)"
+    r":(?:[0-5]\d|(60))(?:\.\d{1,9})?(?:[Zz]|([+-](?:0\d|1[0-5]):[0-5]\d))"
 )
-_cache: dict[tuple[str, str | None], bytes] = {}
+_cache: dict[tuple[str, str | None, str | None], bytes] = {}
 _CACHE_LIMIT = 100_000
 
 
@@ -30,26 +31,27 @@ def utc_minute(value: object) -> bytes:
     match = _RFC3339.fullmatch(value)
     if match is None:
         return NULL
-    key = (value[:16], match.group(6), match.group(7), match.group(8), match.group(9))
+    key = match.groups()
     found = _cache.get(key)
     if found is None:
-        found = _compute(match)
+        found = _compute(*key)
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
         _cache[key] = found
     return found
 
 
-def _compute(match: re.Match[str]) -> bytes:
-    year, month, day, hour, minute, second, sign, off_h, off_m = match.groups()
+def _compute(local_minute: str, leap: str | None, offset: str | None) -> bytes:
+    year, month, day = int(local_minute[:4]), int(local_minute[5:7]), int(local_minute[8:10])
+    hour, minute = int(local_minute[11:13]), int(local_minute[14:16])
     try:
-        local = datetime(int(year), int(month), int(day), int(hour), int(minute))
+        local = datetime(year, month, day, hour, minute)
     except ValueError:  # a day the month does not have, or year 0
         return NULL
-    shift = timedelta(minutes=1 if second == "60" else 0)
-    if sign is not None:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        shift += -offset if sign == "+" else offset
+    shift = timedelta(minutes=1 if leap else 0)
+    if offset is not None:
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+        shift += -delta if offset[0] == "+" else delta
     try:
         utc = local + shift
     except OverflowError:

@@ -1,25 +1,31 @@
 """JSON Lines into a chunk: the loader's hot loop.
 
-Each line is checked cheaply (the C JSON scanner and a comma count) and, when it can land, its
-original bytes go to COPY unchanged apart from COPY-text escaping. Lines the fast scan is
+Each line is checked cheaply (orjson and a comma count, ingest.validate) and, when it can land,
+its original bytes go to COPY unchanged apart from COPY-text escaping. Lines the fast check is
 unsure about take the complete check in ingest.validate.
+
+Whole lines already in the stream's read buffer are taken as one block (peek, split); when the
+block holds no byte that needs care (CR, tab, backslash), its lines land by the short loop in
+fill_jsonl. Everything else (the first line of a file and its BOM, a line across the buffer's
+end, too long or unterminated lines, lines needing escapes) goes through _row, one at a time.
 """
 
 from __future__ import annotations
 
 from typing import BinaryIO
 
-from ingest.chunk import BLOCK_BYTES, Chunk, Position
+from ingest.chunk import BLOCK_BYTES, Chunk, Position, copy_escape
 from ingest.event_minute import utc_minute
 from ingest.validate import (
     BOM,
-    INVALID_UTF8,
     LINE_TOO_LONG,
     Rejection,
-    check_text,
-    parse_checked,
+    check_and_parse,
     parse_storable_fast,
 )
+
+# The bytes copy_escape changes that a line (split at newlines) can hold, as ints for find().
+_NEEDS_ESCAPE = tuple(b"\\\t\r")
 
 
 def skip_rest_of_line(readline, piece: int = 1024 * 1024) -> tuple[int, bool]:
@@ -38,22 +44,46 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
     hold_partial: leave an unterminated last line unread (its writer may be mid-line).
     """
     limits = chunk.limits
+    max_line = limits.max_line_bytes
+    read_limit = max_line + 1
     readline = stream.readline
-    read_limit = limits.max_line_bytes + 1
-    write = chunk.write
+    peek = getattr(stream, "peek", None)
     prefix = chunk.prefix
-    reject = chunk.reject
     fast = parse_storable_fast
-    line_no, offset = pos.line, pos.offset
-    max_lines = limits.chunk_rows
+    first_line = line_no = pos.line
+    last_line = line_no + limits.chunk_rows
+    offset = pos.offset
     max_offset = offset + limits.chunk_bytes
-    lines = landed = 0
-    block: list[bytes] = []
-    buffered = 0
-    block_offset = offset
-    block_rows = 0
+    rejected_before = chunk.rejected
+    rows: list[bytes] = []
+    written = offset  # input consumed up to here has its rows handed to COPY
     at_end = False
-    while lines < max_lines and offset < max_offset:
+    while line_no < last_line and offset < max_offset and not chunk.rejects_full:
+        block = _buffered_lines(peek, max_offset - offset) if peek and offset else None
+        if block is not None:
+            lines, plain = block
+            block_start = offset
+            for line in lines[: last_line - line_no]:
+                line_no += 1
+                start = offset
+                size = len(line)
+                offset += size + 1
+                value = fast(line) if plain and size <= max_line else None
+                if value is not None:
+                    minute = utc_minute(value.get("event_time"))
+                    rows.append(b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute))
+                else:
+                    row = _row(chunk, prefix, line, line_no, start)
+                    if row is None:
+                        if chunk.rejects_full:
+                            break
+                        continue
+                    rows.append(row)
+                if offset - written >= BLOCK_BYTES:
+                    _write(chunk, rows, offset - written)
+                    written = offset
+            stream.read(offset - block_start)
+            continue
         raw = readline(read_limit)
         if not raw:
             at_end = True
@@ -61,71 +91,69 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
         size = len(raw)
         if raw[-1] == 10:
             line = raw[:-1]
-            if line[-1:] == b"\r":
-                line = line[:-1]
         elif size == read_limit:
             rest, terminated = skip_rest_of_line(readline)
             line_no += 1
-            lines += 1
-            why = Rejection(LINE_TOO_LONG, f"longer than {limits.max_line_bytes} bytes")
-            reject(line_no, offset, why, raw, size + rest - terminated)
+            why = Rejection(LINE_TOO_LONG, f"longer than {max_line} bytes")
+            chunk.reject(line_no, offset, why, raw, size + rest - terminated)
             offset += size + rest
-            if chunk.rejects_full:
-                break
             continue
         elif hold_partial:
             at_end = True
             break
         else:
-            line = raw[:-1] if raw[-1] == 13 else raw
+            line = raw
         line_no += 1
-        lines += 1
-        start = offset
+        row = _row(chunk, prefix, line, line_no, offset)
         offset += size
-        if start == 0 and line[:3] == BOM:
-            line = line[3:]
-        try:
-            text = line.decode()
-        except UnicodeDecodeError as exc:
-            reject(
-                line_no,
-                start,
-                Rejection(INVALID_UTF8, f"{exc.reason} at byte {exc.start}"),
-                line,
-                len(line),
-            )
-            if chunk.rejects_full:
-                break
-            continue
-        value = fast(line, text)
-        if value is None:
-            why = check_text(text, line)
-            if why is not None:
-                reject(line_no, start, why, line, len(line))
-                if chunk.rejects_full:
-                    break
-                continue
-            value = parse_checked(text)
-        if b"\\" in line:
-            line = line.replace(b"\\", b"\\\\")
-        if b"\t" in line or b"\r" in line:
-            line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
-        minute = utc_minute(value.get("event_time"))
-        row = b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute)
-        block.append(row)
-        landed += 1
-        buffered += len(row)
-        if buffered >= BLOCK_BYTES:
-            write(b"".join(block))
-            block.clear()
-            buffered = 0
-            chunk.on_block(offset - block_offset, landed - block_rows)
-            block_offset, block_rows = offset, landed
-    if block:
-        write(b"".join(block))
-    if offset > block_offset:
-        chunk.on_block(offset - block_offset, landed - block_rows)
-    chunk.lines += lines
-    chunk.landed += landed
+        if row is not None:
+            rows.append(row)
+    if rows or offset > written:
+        _write(chunk, rows, offset - written)
+    lines_read = line_no - first_line
+    chunk.lines += lines_read
+    chunk.landed += lines_read - (chunk.rejected - rejected_before)
     pos.line, pos.offset = line_no, offset
     return at_end
+
+
+def _buffered_lines(peek, limit: int) -> tuple[list[bytes], bool] | None:
+    """The whole lines at the head of the read buffer, ending within `limit` bytes, without
+    their newlines, and whether they are plain (no CR, tab or backslash anywhere); None when
+    not one whole line is buffered."""
+    data = peek()
+    end = data.rfind(b"\n", 0, limit)
+    if end < 0:
+        return None
+    plain = all(data.find(special, 0, end) < 0 for special in _NEEDS_ESCAPE)
+    return data[:end].split(b"\n"), plain
+
+
+def _row(chunk: Chunk, prefix: bytes, line: bytes, line_no: int, start: int) -> bytes | None:
+    """The COPY row of one line (newline removed, CR not), checked in full; None: rejected."""
+    if len(line) > chunk.limits.max_line_bytes:
+        why = Rejection(LINE_TOO_LONG, f"longer than {chunk.limits.max_line_bytes} bytes")
+        chunk.reject(line_no, start, why, line[: chunk.limits.max_line_bytes + 1], len(line))
+        return None
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    if start == 0 and line[:3] == BOM:
+        line = line[3:]
+    value = parse_storable_fast(line)
+    if value is None:
+        why, value = check_and_parse(line)
+        if why is not None:
+            chunk.reject(line_no, start, why, line, len(line))
+            return None
+    if any(line.find(special) >= 0 for special in _NEEDS_ESCAPE):
+        line = copy_escape(line)
+    minute = utc_minute(value.get("event_time"))
+    return b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute)
+
+
+def _write(chunk: Chunk, rows: list[bytes], nbytes: int) -> None:
+    """Hand `rows` (from `nbytes` of input) to COPY, then empty the list."""
+    if rows:
+        chunk.write(b"".join(rows))
+    chunk.on_block(nbytes, len(rows))
+    rows.clear()
