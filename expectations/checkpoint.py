@@ -1,11 +1,27 @@
 """The Great Expectations side: an in-memory context per database, built once per process.
 
 Importing great_expectations takes seconds, so it happens here, lazily, and the context with
-its data source, suites and checkpoint is cached: the scheduler validates every batch.
+its data source, suites, validation definitions and checkpoint is cached: the scheduler
+validates every batch.
+
+A run validates each suite with GX's Validator on one batch per asset (the two suites of the
+load batches share theirs), which is what the checkpoint's validation definitions do minus
+their per-run store round trips (freshness checks, storing every result), which cost more
+than the checks themselves on a small batch.
+
+Data Docs policy: the docs are rebuilt when a caller asks (`countonce check`, full runs), when
+the index is missing, and when the outcome of the run (per check: passed or not, raised or
+not) differs from the outcome the docs on disk show (recorded next to them in OUTCOME_FILE, so
+a rebuild by another process counts). A run whose outcome equals the rendered one, the steady
+state of the scheduler, skips the build (about a second of rendering). The docs then show the
+latest run with that outcome, named and timed as such: every check's status is current, its
+observed value and examples may be an earlier run's. Every run's results, offending rows
+included, are in dq.check_results, and `countonce check` always renders its own run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -21,6 +37,11 @@ log = logging.getLogger(__name__)
 # string whose host is a unix-socket directory, which is how the embedded server listens.
 URL_VARIABLE = "COUNTONCE_GX_CONNECTION_STRING"
 MAX_OFFENDING_ROWS = 20
+# The outcome the Data Docs in a folder show, written with them.
+OUTCOME_FILE = ".countonce-outcome.json"
+# Unexpected rows and the count come from the expectation itself (gx_rows); SUMMARY keeps the
+# compound-uniqueness check from also listing every duplicated key.
+RESULT_FORMAT = {"result_format": "SUMMARY"}
 
 _cache: dict[tuple[str, str], Checkpoint] = {}
 _cache_lock = threading.Lock()
@@ -62,6 +83,8 @@ class Checkpoint:
             InMemoryStoreBackendDefaults,
         )
 
+        from expectations import gx_rows  # noqa: F401  (registers ExpectNoUnexpectedRows)
+
         self.data_docs_dir = data_docs_dir
         self._docs_built = False
         config = DataContextConfig(
@@ -87,7 +110,7 @@ class Checkpoint:
             "countonce", connection_string="${" + URL_VARIABLE + "}"
         )
         batches: dict[str, Any] = {}
-        definitions = []
+        self.definitions: list[Any] = []
         self._checks: dict[str, tuple[Suite, Check]] = {}
         for suite in SUITES:
             if suite.asset.name not in batches:
@@ -98,7 +121,7 @@ class Checkpoint:
             for check in suite.checks:
                 gx_suite.add_expectation(_expectation(gx, suite, check))
                 self._checks[check.name] = (suite, check)
-            definitions.append(
+            self.definitions.append(
                 self.context.validation_definitions.add(
                     gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
                 )
@@ -106,8 +129,8 @@ class Checkpoint:
         self.checkpoint = self.context.checkpoints.add(
             gx.Checkpoint(
                 name="countonce",
-                validation_definitions=definitions,
-                result_format={"result_format": "COMPLETE"},
+                validation_definitions=self.definitions,
+                result_format=RESULT_FORMAT,
             )
         )
 
@@ -115,31 +138,88 @@ class Checkpoint:
     def data_docs_index(self) -> Path:
         return self.data_docs_dir / "index.html"
 
-    def run(self, run_id: str) -> list[RawResult]:
-        from great_expectations.core.run_identifier import RunIdentifier
+    @property
+    def outcome_file(self) -> Path:
+        return self.data_docs_dir / OUTCOME_FILE
 
-        self._forget_validation_results()
-        outcome = self.checkpoint.run(run_id=RunIdentifier(run_name=run_id))
-        # One Data Docs build per run (not one per suite); the suite pages never change, so
-        # after the first build only this run's validation pages and the index are rendered.
-        self.context.build_data_docs(
-            resource_identifiers=list(outcome.run_results) if self._docs_built else None
+    def run(self, run_id: str, *, data_docs: bool | None = None) -> list[RawResult]:
+        """Validate every suite; build the Data Docs if `data_docs`, or if None when the
+        outcome differs from the one they show (see the module's docstring)."""
+        import datetime as dt
+
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
         )
-        self._docs_built = True
+        from great_expectations.validator.v1_validator import Validator
+
+        run = RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
+        validators: dict[str, Validator] = {}
+        outcome: dict[Any, Any] = {}
+        for definition in self.definitions:
+            # One batch per asset: suites on the same asset share its validator.
+            asset = definition.data.data_asset.name
+            if asset not in validators:
+                validators[asset] = Validator(
+                    batch_definition=definition.data, result_format=RESULT_FORMAT
+                )
+            validator = validators[asset]
+            result = validator.validate_expectation_suite(definition.suite)
+            result.meta.update(
+                run_id=run,
+                validation_time=run.run_time,
+                validation_id=definition.id,
+                checkpoint_id=self.checkpoint.id,
+                batch_parameters=None,
+            )
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=definition.suite.name),
+                run_id=run,
+                batch_identifier=result.batch_id,
+            )
+            outcome[key] = result
         results = []
-        for suite_result in outcome.run_results.values():
+        for suite_result in outcome.values():
             for result in suite_result.results:
                 name = result.expectation_config.meta["check"]
                 suite, check = self._checks[name]
                 results.append(_raw_result(suite, check, result))
+        signature = _signature(results)
+        if data_docs or (data_docs is None and signature != self._rendered_signature()):
+            self._build_data_docs(outcome, signature)
         return results
 
-    def _forget_validation_results(self) -> None:
-        # Results live in dq; keeping every run's in memory too would grow a long-running
-        # scheduler without bound. The index shows the latest run; older pages stay on disk.
+    def _rendered_signature(self) -> list[list[Any]] | None:
+        if not self.data_docs_index.is_file():
+            return None
+        try:
+            return json.loads(self.outcome_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _build_data_docs(self, outcome: dict[Any, Any], signature: list[list[Any]]) -> None:
+        # Only this run's results are in the store: the index shows the latest run, and a
+        # long-running scheduler does not keep every run's results in memory.
         store = self.context.validation_results_store
         for key in store.list_keys():
             store.remove_key(key)
+        for key, result in outcome.items():
+            store.set(key, result)
+        # The suite pages never change: after the first build only this run's validation
+        # pages and the index are rendered.
+        self.context.build_data_docs(
+            resource_identifiers=list(outcome) if self._docs_built else None
+        )
+        self._docs_built = True
+        self.outcome_file.write_text(json.dumps(signature))
+
+
+def _signature(results: list[RawResult]) -> list[list[Any]]:
+    """The outcome of a run as the Data Docs show it: per check, passed or not, and whether
+    it raised. Observed values are left out: a warning that holds with a count that changes
+    from batch to batch would otherwise rebuild the docs on every run."""
+    return [[r.check.name, r.success, r.error is not None] for r in results]
 
 
 def _expectation(gx, suite: Suite, check: Check):
@@ -151,7 +231,9 @@ def _expectation(gx, suite: Suite, check: Check):
         return gx.expectations.ExpectCompoundColumnsToBeUnique(
             column_list=list(check.unique_columns), **common
         )
-    return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=check.sql, **common)
+    from expectations.gx_rows import ExpectNoUnexpectedRows
+
+    return ExpectNoUnexpectedRows(unexpected_rows_query=check.sql, **common)
 
 
 def _raw_result(suite: Suite, check: Check, result) -> RawResult:

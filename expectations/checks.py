@@ -93,11 +93,18 @@ def run_checks(
     *,
     full: bool = False,
     run_id: str | None = None,
+    data_docs: bool | None = None,
 ) -> CheckReport:
     """Validate the minutes and batches touched since the last passing run (all with `full`).
 
     Results go to dq.check_results, Data Docs to settings.data_docs_dir. Never raises on a
     failing check: read `.success`.
+
+    Data Docs: `data_docs=True` always renders this run (`countonce check` does); None, the
+    default, renders it for a full run, when there are no docs yet, or when this run's
+    outcome (per check: passed or not) differs from the one the docs show, so
+    the scheduler's per-batch runs skip the build while nothing changes; False never does.
+    See expectations/checkpoint.py.
     """
     from expectations.checkpoint import checkpoint_for
 
@@ -109,7 +116,9 @@ def run_checks(
         try:
             scope = scopes.write_scope(conn, settings, run_id, full)
             checkpoint = checkpoint_for(params, settings.data_docs_dir)
-            raw = checkpoint.run(run_id)
+            raw = checkpoint.run(
+                run_id, data_docs=True if full and data_docs is None else data_docs
+            )
             results = [
                 CheckResult(
                     suite=r.suite.name,

@@ -19,7 +19,8 @@ def check_command(click_ctx: click.Context, full: bool, as_json: bool, run_id: s
     from expectations.checks import run_checks, to_json
 
     ctx = click_ctx.ensure_object(Context)
-    report = run_checks(ctx.settings, ctx.params, full=full, run_id=run_id)
+    # A user asking for a check sees its run in the Data Docs, whatever the outcome.
+    report = run_checks(ctx.settings, ctx.params, full=full, run_id=run_id, data_docs=True)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=to_json))
     else:

@@ -29,6 +29,19 @@ CONSUMERS = (
     "fact_revenue_1m",
 )
 DQ_SCHEMA = Path(__file__).with_name("dq_schema.sql")
+# The columns of dq.landing_valid_events, kept for the run in dq.check_scope_landing.
+LANDING_COLUMNS = (
+    "landing_seq",
+    "load_batch_id",
+    "loaded_at",
+    "event_minute",
+    "order_id",
+    "event_id",
+    "event_type",
+    "event_at",
+    "amount",
+    "currency",
+)
 # Serialises check runs: the scope tables hold the scope of one run at a time.
 LOCK_KEY = "countonce.expectations"
 
@@ -72,6 +85,7 @@ def write_scope(conn: psycopg.Connection, settings: Settings, run_id: str, full:
         conn.execute("delete from dq.check_scope")
         conn.execute("delete from dq.check_scope_minutes")
         conn.execute("delete from dq.check_scope_batches")
+        conn.execute("truncate dq.check_scope_landing")
         conn.execute(
             "insert into dq.check_scope"
             " (run_id, max_reject_rate, max_landing_age, lookback, future_margin)"
@@ -91,6 +105,9 @@ def write_scope(conn: psycopg.Connection, settings: Settings, run_id: str, full:
         # Fresh statistics make the planner start from the (small) scope and reach landing
         # and the models through their indexes, instead of scanning them whole.
         conn.execute("analyze dq.check_scope, dq.check_scope_minutes, dq.check_scope_batches")
+        _add_landing(conn)
+        # Its row count and join keys are what the plans need; all columns cost 5x more.
+        conn.execute("analyze dq.check_scope_landing (event_minute, load_batch_id)")
         minutes = conn.execute("select count(*) from dq.check_scope_minutes").fetchone()[0]
         batches = conn.execute("select count(*) from dq.check_scope_batches").fetchone()[0]
         conn.execute(
@@ -197,6 +214,43 @@ def _add_minutes(
         " on conflict do nothing"
     ).format(sql.Literal(core), sql.SQL(source))
     conn.execute(stmt, params)
+
+
+def _add_landing(conn: psycopg.Connection) -> None:
+    """Evaluate dq.landing_valid_events once for the scope into dq.check_scope_landing.
+
+    The rows of every scope minute (core or context), then those of the scope's load
+    batches that are not already in (their minutes normally are scope minutes, so this
+    rarely adds a row). Each is reached through landing's index on that column: `offset 0`
+    keeps the planner from turning the lookup into a scan of the whole history, and the
+    minutes already done are a plain filter, so the contract is not evaluated twice.
+    """
+    columns = sql.SQL(", ").join(map(sql.Identifier, LANDING_COLUMNS))
+    landing_columns = sql.SQL(", ").join(sql.Identifier("l", c) for c in LANDING_COLUMNS)
+    conn.execute(
+        sql.SQL(
+            "insert into dq.check_scope_landing ({columns})"
+            " select v.* from dq.check_scope_minutes as s"
+            " cross join lateral ("
+            "   select {landing_columns} from dq.landing_valid_events as l"
+            "   where l.event_minute = s.minute offset 0"
+            " ) as v"
+        ).format(columns=columns, landing_columns=landing_columns)
+    )
+    conn.execute(
+        sql.SQL(
+            "insert into dq.check_scope_landing ({columns})"
+            " select v.* from dq.check_scope_batches as s"
+            " cross join lateral ("
+            "   select {landing_columns} from dq.landing_valid_events as l"
+            "   where l.load_batch_id = s.load_batch_id"
+            "   and l.event_minute <> all (coalesce("
+            "     (select array_agg(m.minute) from dq.check_scope_minutes as m), '{{}}'))"
+            "   offset 0"
+            " ) as v"
+            " on conflict (landing_seq) do nothing"
+        ).format(columns=columns, landing_columns=landing_columns)
+    )
 
 
 def mark_checked(conn: psycopg.Connection, run_id: str) -> None:

@@ -3,7 +3,9 @@
 Every asset reads only the scope of the run in progress (schema dq, see scope.py), so the
 SQL here is fixed and the cost follows the batch. Landing and the models are reached per
 scope minute or batch through `lateral (... offset 0)`: the offset keeps the planner from
-flattening the lookup into a join that it may answer by scanning the whole history.
+flattening the lookup into a join that it may answer by scanning the whole history. The
+valid landing rows of the scope (the event contract, dq.landing_valid_events) are evaluated
+once per run into dq.check_scope_landing, which the landing checks read.
 `{batch}` is the asset's rows; a query with a join names the batch itself (`{batch} as f`),
 as Great Expectations requires.
 """
@@ -17,17 +19,28 @@ WARNING = "warning"
 
 FACT_IN_SCOPE = """
 select f.*
-from analytics.fact_revenue_1m as f
-inner join dq.check_scope_minutes as s
-    on f.minute >= s.minute and f.minute < s.minute + interval '1 minute' and s.is_core
+from dq.check_scope_minutes as s
+cross join lateral (
+    select m.* from analytics.fact_revenue_1m as m
+    where m.minute >= s.minute and m.minute < s.minute + interval '1 minute'
+    offset 0
+) as f
+where s.is_core
 union all
 select f.* from analytics.fact_revenue_1m as f where f.minute is null
 """
 
+# Per minute: the rows of a minute are scattered over the table, and a plain join is then
+# planned as a (parallel) scan of the whole history.
 DEDUPLICATED_IN_SCOPE = """
 select d.*
-from intermediate.int_order_events_deduplicated as d
-inner join dq.check_scope_minutes as s on d.event_minute = s.minute and s.is_core
+from dq.check_scope_minutes as s
+cross join lateral (
+    select m.* from intermediate.int_order_events_deduplicated as m
+    where m.event_minute = s.minute
+    offset 0
+) as d
+where s.is_core
 union all
 select d.* from intermediate.int_order_events_deduplicated as d where d.event_minute is null
 """
@@ -79,13 +92,9 @@ where minute <> date_bin('1 minute', minute, timestamptz '2000-01-01 00:00+00')
 # Distinct (order_id, event_id) among valid landing rows, first landed copy, per minute.
 FACT_RECOMPUTED = """
 with landed as (
-    select v.*
-    from dq.check_scope_minutes as s
-    cross join lateral (
-        select l.* from dq.landing_valid_events as l
-        where l.event_minute = s.minute
-        offset 0
-    ) as v
+    select l.*
+    from dq.check_scope_landing as l
+    inner join dq.check_scope_minutes as s on l.event_minute = s.minute
 ),
 
 first_copies as (
@@ -146,13 +155,9 @@ order by c.minute, c.currency
 # Written apart from the recomputation above (window, totals per currency) on purpose.
 FACT_TOTAL = """
 with landed as (
-    select v.*
-    from dq.check_scope_minutes as s
-    cross join lateral (
-        select l.* from dq.landing_valid_events as l
-        where l.event_minute = s.minute
-        offset 0
-    ) as v
+    select l.*
+    from dq.check_scope_landing as l
+    inner join dq.check_scope_minutes as s on l.event_minute = s.minute
 ),
 
 first_landed as (
@@ -199,22 +204,34 @@ where order_id is null or event_id is null or event_type is null or event_at is 
 LEDGER = """
 with kept as (
     select k.landing_seq, count(*) as copies
-    from intermediate.int_order_events_deduplicated as k
-    inner join dq.check_scope_batches as s on k.load_batch_id = s.load_batch_id
+    from dq.check_scope_batches as s
+    cross join lateral (
+        select m.landing_seq from intermediate.int_order_events_deduplicated as m
+        where m.load_batch_id = s.load_batch_id
+        offset 0
+    ) as k
     group by k.landing_seq
 ),
 
 duplicates as (
     select d.landing_seq, count(*) as copies
-    from intermediate.int_order_event_duplicates as d
-    inner join dq.check_scope_batches as s on d.load_batch_id = s.load_batch_id
+    from dq.check_scope_batches as s
+    cross join lateral (
+        select m.landing_seq from intermediate.int_order_event_duplicates as m
+        where m.load_batch_id = s.load_batch_id
+        offset 0
+    ) as d
     group by d.landing_seq
 ),
 
 rejected as (
     select r.landing_seq, count(*) as copies
-    from intermediate.int_order_events_rejected as r
-    inner join dq.check_scope_batches as s on r.load_batch_id = s.load_batch_id
+    from dq.check_scope_batches as s
+    cross join lateral (
+        select m.landing_seq from intermediate.int_order_events_rejected as m
+        where m.load_batch_id = s.load_batch_id
+        offset 0
+    ) as r
     group by r.landing_seq
 ),
 
@@ -226,7 +243,11 @@ classified as (
         coalesce(d.copies, 0) as is_duplicate,
         coalesce(r.copies, 0) as is_rejected
     from {batch} as b
-    inner join raw.order_events as e on b.load_batch_id = e.load_batch_id
+    cross join lateral (
+        select o.load_batch_id, o.landing_seq from raw.order_events as o
+        where o.load_batch_id = b.load_batch_id
+        offset 0
+    ) as e
     left join kept as k on e.landing_seq = k.landing_seq
     left join duplicates as d on e.landing_seq = d.landing_seq
     left join rejected as r on e.landing_seq = r.landing_seq
@@ -274,11 +295,7 @@ select
     k.landing_seq as kept_landing_seq, k.event_type as kept_event_type,
     k.amount as kept_amount, k.currency as kept_currency, k.event_at as kept_event_at
 from {batch} as b
-cross join lateral (
-    select l.* from dq.landing_valid_events as l
-    where l.load_batch_id = b.load_batch_id
-    offset 0
-) as e
+inner join dq.check_scope_landing as e on b.load_batch_id = e.load_batch_id
 cross join lateral (
     select d.* from intermediate.int_order_events_deduplicated as d
     where d.order_id = e.order_id and d.event_id = e.event_id
@@ -296,11 +313,7 @@ select
     e.landing_seq, e.order_id, e.event_id, e.loaded_at,
     k.landing_seq as kept_landing_seq, k.loaded_at as kept_loaded_at
 from {batch} as b
-cross join lateral (
-    select l.* from dq.landing_valid_events as l
-    where l.load_batch_id = b.load_batch_id
-    offset 0
-) as e
+inner join dq.check_scope_landing as e on b.load_batch_id = e.load_batch_id
 cross join lateral (
     select d.* from intermediate.int_order_events_deduplicated as d
     where d.order_id = e.order_id and d.event_id = e.event_id
@@ -321,12 +334,9 @@ with lines as (
 ),
 
 valid as (
-    select coalesce(sum(v.valid_rows), 0) as valid_rows
-    from dq.check_scope_batches as s
-    cross join lateral (
-        select count(*) as valid_rows from dq.landing_valid_events as l
-        where l.load_batch_id = s.load_batch_id
-    ) as v
+    select count(*) as valid_rows
+    from dq.check_scope_landing as l
+    inner join dq.check_scope_batches as s on l.load_batch_id = s.load_batch_id
 )
 
 select

@@ -18,28 +18,86 @@ from expectations.suites import CRITICAL, WARNING
 
 EVENTS = [
     # The seed example, retried by its producer: one event, two copies.
-    {"event_id": "evt-9f3", "order_id": "o-1001", "event_type": "paid", "amount": "65.00",
-     "currency": "USD", "event_time": "2026-11-26T10:01:12Z"},
-    {"event_id": "evt-9f3", "order_id": "o-1001", "event_type": "paid", "amount": "65.00",
-     "currency": "USD", "event_time": "2026-11-26T10:01:12Z"},
-    {"event_id": "evt-a01", "order_id": "o-1002", "event_type": "created",
-     "event_time": "2026-11-26T10:01:30Z"},
-    {"event_id": "evt-a02", "order_id": "o-1002", "event_type": "paid", "amount": "10.50",
-     "currency": "EUR", "event_time": "2026-11-26T11:02:05+01:00"},
+    {
+        "event_id": "evt-9f3",
+        "order_id": "o-1001",
+        "event_type": "paid",
+        "amount": "65.00",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:01:12Z",
+    },
+    {
+        "event_id": "evt-9f3",
+        "order_id": "o-1001",
+        "event_type": "paid",
+        "amount": "65.00",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:01:12Z",
+    },
+    {
+        "event_id": "evt-a01",
+        "order_id": "o-1002",
+        "event_type": "created",
+        "event_time": "2026-11-26T10:01:30Z",
+    },
+    {
+        "event_id": "evt-a02",
+        "order_id": "o-1002",
+        "event_type": "paid",
+        "amount": "10.50",
+        "currency": "EUR",
+        "event_time": "2026-11-26T11:02:05+01:00",
+    },
     # A conflicting copy: the first landed copy (10.50) counts, this one is reported.
-    {"event_id": "evt-a02", "order_id": "o-1002", "event_type": "paid", "amount": "11.50",
-     "currency": "EUR", "event_time": "2026-11-26T11:02:05+01:00"},
-    {"event_id": "evt-a03", "order_id": "o-1002", "event_type": "refunded", "amount": "2.25",
-     "currency": "EUR", "event_time": "2026-11-26T10:03:00Z"},
-    {"event_id": "evt-b01", "order_id": "o-1003", "event_type": "paid", "amount": "abc",
-     "currency": "USD", "event_time": "2026-11-26T10:04:00Z"},
-    {"event_id": "evt-b02", "order_id": "o-1003", "event_type": "paid", "amount": 5,
-     "currency": "USD", "event_time": "2026-11-26T10:04:59Z"},
-    {"event_id": "evt-b03", "order_id": "o-1004", "event_type": "paid", "amount": "7.10",
-     "currency": "USD", "event_time": "2026-11-26T10:04:10Z"},
+    {
+        "event_id": "evt-a02",
+        "order_id": "o-1002",
+        "event_type": "paid",
+        "amount": "11.50",
+        "currency": "EUR",
+        "event_time": "2026-11-26T11:02:05+01:00",
+    },
+    {
+        "event_id": "evt-a03",
+        "order_id": "o-1002",
+        "event_type": "refunded",
+        "amount": "2.25",
+        "currency": "EUR",
+        "event_time": "2026-11-26T10:03:00Z",
+    },
+    {
+        "event_id": "evt-b01",
+        "order_id": "o-1003",
+        "event_type": "paid",
+        "amount": "abc",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:04:00Z",
+    },
+    {
+        "event_id": "evt-b02",
+        "order_id": "o-1003",
+        "event_type": "paid",
+        "amount": 5,
+        "currency": "USD",
+        "event_time": "2026-11-26T10:04:59Z",
+    },
+    {
+        "event_id": "evt-b03",
+        "order_id": "o-1004",
+        "event_type": "paid",
+        "amount": "7.10",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:04:10Z",
+    },
     # Invalid for the models and for the checks alike: ids must be JSON strings.
-    {"event_id": 42, "order_id": "o-1005", "event_type": "paid", "amount": "3.00",
-     "currency": "USD", "event_time": "2026-11-26T10:04:30Z"},
+    {
+        "event_id": 42,
+        "order_id": "o-1005",
+        "event_type": "paid",
+        "amount": "3.00",
+        "currency": "USD",
+        "event_time": "2026-11-26T10:04:30Z",
+    },
 ]
 
 
@@ -93,9 +151,7 @@ def drop_unique_index(conn: psycopg.Connection, relation: str) -> None:
         (schema, table),
     ).fetchall()
     for (index,) in rows:
-        conn.execute(
-            psycopg.sql.SQL("drop index {}").format(psycopg.sql.Identifier(schema, index))
-        )
+        conn.execute(psycopg.sql.SQL("drop index {}").format(psycopg.sql.Identifier(schema, index)))
 
 
 def test_built_data_passes_and_warns_of_its_conflict_and_rejects(built):
@@ -113,75 +169,108 @@ def test_built_data_passes_and_warns_of_its_conflict_and_rejects(built):
 BREAKS: dict[str, tuple[list[str], list[str], set[str]]] = {
     # name: (break statements, repair statements, critical checks expected to fail)
     "duplicate_row_forced_into_fact": (
-        ["insert into analytics.fact_revenue_1m select * from analytics.fact_revenue_1m"
-         " where currency = 'USD' and minute = '2026-11-26 10:01:00+00'"],
-        ["delete from analytics.fact_revenue_1m where ctid in (select max(ctid)"
-         " from analytics.fact_revenue_1m group by minute, currency having count(*) > 1)"],
+        [
+            "insert into analytics.fact_revenue_1m select * from analytics.fact_revenue_1m"
+            " where currency = 'USD' and minute = '2026-11-26 10:01:00+00'"
+        ],
+        [
+            "delete from analytics.fact_revenue_1m where ctid in (select max(ctid)"
+            " from analytics.fact_revenue_1m group by minute, currency having count(*) > 1)"
+        ],
         {"fact_key_unique", "fact_total_matches_landing"},
     ),
     "one_minute_revenue_changed": (
-        ["update analytics.fact_revenue_1m set gross_paid_amount = gross_paid_amount + 0.01,"
-         " net_amount = net_amount + 0.01 where minute = '2026-11-26 10:04:00+00'"],
-        ["update analytics.fact_revenue_1m set gross_paid_amount = gross_paid_amount - 0.01,"
-         " net_amount = net_amount - 0.01 where minute = '2026-11-26 10:04:00+00'"],
+        [
+            "update analytics.fact_revenue_1m set gross_paid_amount = gross_paid_amount + 0.01,"
+            " net_amount = net_amount + 0.01 where minute = '2026-11-26 10:04:00+00'"
+        ],
+        [
+            "update analytics.fact_revenue_1m set gross_paid_amount = gross_paid_amount - 0.01,"
+            " net_amount = net_amount - 0.01 where minute = '2026-11-26 10:04:00+00'"
+        ],
         {"fact_matches_recomputation", "fact_total_matches_landing"},
     ),
     "one_minute_refund_changed": (
-        ["update analytics.fact_revenue_1m set refunded_amount = 9, net_amount = -9"
-         " where minute = '2026-11-26 10:03:00+00'"],
-        ["update analytics.fact_revenue_1m set refunded_amount = 2.25, net_amount = -2.25"
-         " where minute = '2026-11-26 10:03:00+00'"],
+        [
+            "update analytics.fact_revenue_1m set refunded_amount = 9, net_amount = -9"
+            " where minute = '2026-11-26 10:03:00+00'"
+        ],
+        [
+            "update analytics.fact_revenue_1m set refunded_amount = 2.25, net_amount = -2.25"
+            " where minute = '2026-11-26 10:03:00+00'"
+        ],
         {"fact_matches_recomputation"},
     ),
     "null_amount_in_fact": (
-        ["alter table analytics.fact_revenue_1m alter column refunded_amount drop not null",
-         "update analytics.fact_revenue_1m set refunded_amount = null"
-         " where minute = '2026-11-26 10:01:00+00'"],
-        ["update analytics.fact_revenue_1m set refunded_amount = 0"
-         " where minute = '2026-11-26 10:01:00+00'"],
+        [
+            "alter table analytics.fact_revenue_1m alter column refunded_amount drop not null",
+            "update analytics.fact_revenue_1m set refunded_amount = null"
+            " where minute = '2026-11-26 10:01:00+00'",
+        ],
+        [
+            "update analytics.fact_revenue_1m set refunded_amount = 0"
+            " where minute = '2026-11-26 10:01:00+00'"
+        ],
         {"fact_no_null_keys_or_amounts"},
     ),
     "misaligned_minute_in_fact": (
-        ["update analytics.fact_revenue_1m set minute = minute + interval '30 seconds'"
-         " where minute = '2026-11-26 10:02:00+00'"],
-        ["update analytics.fact_revenue_1m set minute = minute - interval '30 seconds'"
-         " where minute = '2026-11-26 10:02:30+00'"],
+        [
+            "update analytics.fact_revenue_1m set minute = minute + interval '30 seconds'"
+            " where minute = '2026-11-26 10:02:00+00'"
+        ],
+        [
+            "update analytics.fact_revenue_1m set minute = minute - interval '30 seconds'"
+            " where minute = '2026-11-26 10:02:30+00'"
+        ],
         {"fact_minutes_aligned", "fact_matches_recomputation"},
     ),
     "duplicate_key_forced_into_deduplicated": (
-        ["insert into intermediate.int_order_events_deduplicated"
-         " select * from intermediate.int_order_events_deduplicated where event_id = 'evt-a01'"],
-        ["delete from intermediate.int_order_events_deduplicated where ctid in ("
-         " select max(ctid) from intermediate.int_order_events_deduplicated"
-         " group by order_id, event_id having count(*) > 1)"],
+        [
+            "insert into intermediate.int_order_events_deduplicated"
+            " select * from intermediate.int_order_events_deduplicated where event_id = 'evt-a01'"
+        ],
+        [
+            "delete from intermediate.int_order_events_deduplicated where ctid in ("
+            " select max(ctid) from intermediate.int_order_events_deduplicated"
+            " group by order_id, event_id having count(*) > 1)"
+        ],
         {"deduplicated_key_unique", "ledger_balances"},
     ),
     "null_key_in_deduplicated": (
-        ["update intermediate.int_order_events_deduplicated set event_id = null"
-         " where order_id = 'o-1002' and event_type = 'created'"],
-        ["update intermediate.int_order_events_deduplicated set event_id = 'evt-a01'"
-         " where order_id = 'o-1002' and event_type = 'created'"],
+        [
+            "update intermediate.int_order_events_deduplicated set event_id = null"
+            " where order_id = 'o-1002' and event_type = 'created'"
+        ],
+        [
+            "update intermediate.int_order_events_deduplicated set event_id = 'evt-a01'"
+            " where order_id = 'o-1002' and event_type = 'created'"
+        ],
         {"deduplicated_no_null_keys_or_amounts"},
     ),
     "landed_row_deleted_from_ledger_view": (
-        ["create table public.removed as select * from raw.order_events"
-         " where record ->> 'event_id' = 'evt-9f3' and landing_seq = (select max(landing_seq)"
-         " from raw.order_events where record ->> 'event_id' = 'evt-9f3')",
-         "delete from raw.order_events where landing_seq in (select landing_seq"
-         " from public.removed)"],
-        ["insert into raw.order_events (landing_seq, load_batch_id, source_file, source_line,"
-         " source_offset, loaded_at, record, event_minute) overriding system value select"
-         " landing_seq, load_batch_id, source_file, source_line, source_offset, loaded_at,"
-         " record, event_minute"
-         " from public.removed"],
+        [
+            "create table public.removed as select * from raw.order_events"
+            " where record ->> 'event_id' = 'evt-9f3' and landing_seq = (select max(landing_seq)"
+            " from raw.order_events where record ->> 'event_id' = 'evt-9f3')",
+            "delete from raw.order_events where landing_seq in (select landing_seq"
+            " from public.removed)",
+        ],
+        [
+            "insert into raw.order_events (landing_seq, load_batch_id, source_file, source_line,"
+            " source_offset, loaded_at, record, event_minute) overriding system value select"
+            " landing_seq, load_batch_id, source_file, source_line, source_offset, loaded_at,"
+            " record, event_minute"
+            " from public.removed"
+        ],
         {"ledger_balances"},
     ),
     "kept_row_deleted_from_deduplicated": (
-        ["create table public.removed as select * from"
-         " intermediate.int_order_events_deduplicated where event_id = 'evt-a01'",
-         "delete from intermediate.int_order_events_deduplicated where event_id = 'evt-a01'"],
-        ["insert into intermediate.int_order_events_deduplicated"
-         " select * from public.removed"],
+        [
+            "create table public.removed as select * from"
+            " intermediate.int_order_events_deduplicated where event_id = 'evt-a01'",
+            "delete from intermediate.int_order_events_deduplicated where event_id = 'evt-a01'",
+        ],
+        ["insert into intermediate.int_order_events_deduplicated select * from public.removed"],
         {"ledger_balances"},
     ),
 }
@@ -217,10 +306,22 @@ def test_full_checks_all_history_and_per_run_checks_only_the_new_batch(built, tm
     first = run_checks(settings, params)
     assert first.success
     later = [
-        {"event_id": "evt-c01", "order_id": "o-2001", "event_type": "paid", "amount": "1.00",
-         "currency": "USD", "event_time": "2026-11-26T12:00:01Z"},
-        {"event_id": "evt-c01", "order_id": "o-2001", "event_type": "paid", "amount": "1.00",
-         "currency": "USD", "event_time": "2026-11-26T12:00:01Z"},
+        {
+            "event_id": "evt-c01",
+            "order_id": "o-2001",
+            "event_type": "paid",
+            "amount": "1.00",
+            "currency": "USD",
+            "event_time": "2026-11-26T12:00:01Z",
+        },
+        {
+            "event_id": "evt-c01",
+            "order_id": "o-2001",
+            "event_type": "paid",
+            "amount": "1.00",
+            "currency": "USD",
+            "event_time": "2026-11-26T12:00:01Z",
+        },
     ]
     land_and_build(settings, params, write_lines(tmp_path / "later.jsonl", later))
     per_run = run_checks(settings, params)
@@ -254,8 +355,10 @@ def test_warnings_report_late_duplicates_and_stale_landing_without_failing(built
 def test_results_of_several_runs_are_queryable_for_dashboards(built):
     settings, params, conn = built
     run_checks(settings, params, run_id="run-1")
-    conn.execute("update analytics.fact_revenue_1m set gross_paid_amount = 0"
-                 " where minute = '2026-11-26 10:04:00+00'")
+    conn.execute(
+        "update analytics.fact_revenue_1m set gross_paid_amount = 0"
+        " where minute = '2026-11-26 10:04:00+00'"
+    )
     run_checks(settings, params, run_id="run-2")
     per_run = conn.execute(
         "select run_id, count(*), count(*) filter (where not success and severity = 'critical')"
@@ -283,3 +386,56 @@ def test_schema_creation_is_idempotent(built):
     ensure_schema(conn)
     ensure_schema(conn)
 
+
+def test_counts_every_unexpected_row_and_keeps_the_first_twenty(built):
+    settings, params, conn = built
+    drop_unique_index(conn, "intermediate.int_order_events_deduplicated")
+    conn.execute(
+        "insert into intermediate.int_order_events_deduplicated"
+        " select d.* from intermediate.int_order_events_deduplicated as d"
+        " cross join generate_series(1, 29) where d.event_id = 'evt-a01'"
+    )
+    conn.execute(
+        "update intermediate.int_order_events_deduplicated set event_id = null"
+        " where event_id = 'evt-a01'"
+    )
+    report = run_checks(settings, params)
+    nulls = next(
+        r for r in report.results if r.expectation == "deduplicated_no_null_keys_or_amounts"
+    )
+    assert not nulls.success
+    assert nulls.observed_value == 30
+    assert len(nulls.offending_rows) == 20
+    assert all(row["event_id"] is None for row in nulls.offending_rows)
+
+
+def data_docs_run(settings) -> str | None:
+    """The check run the Data Docs index shows."""
+    index = settings.data_docs_dir / "index.html"
+    if not index.is_file():
+        return None
+    text = index.read_text()
+    return next((f"docs-{i}" for i in range(1, 6) if f"docs-{i}" in text), None)
+
+
+def test_data_docs_are_rebuilt_when_the_outcome_changes_or_on_request(built):
+    settings, params, conn = built
+    first = run_checks(settings, params, run_id="docs-1")
+    assert data_docs_run(settings) == "docs-1", "the first run renders the docs"
+    # The landing warnings of the first run's batch are not in the next runs' scope.
+    second = run_checks(settings, params, run_id="docs-2")
+    assert failed(second, WARNING) != failed(first, WARNING)
+    assert data_docs_run(settings) == "docs-2", "a check that flips rebuilds the docs"
+    third = run_checks(settings, params, run_id="docs-3")
+    assert failed(third, WARNING) == failed(second, WARNING) and third.success
+    assert data_docs_run(settings) == "docs-2", "same outcome: the docs are not rebuilt"
+
+    conn.execute(
+        "update analytics.fact_revenue_1m set gross_paid_amount = 0"
+        " where minute = '2026-11-26 10:04:00+00'"
+    )
+    assert not run_checks(settings, params, run_id="docs-4").success
+    assert data_docs_run(settings) == "docs-4", "a failing check rebuilds the docs"
+
+    run_checks(settings, params, run_id="docs-5", data_docs=True)
+    assert data_docs_run(settings) == "docs-5", "asked for: always rebuilt"

@@ -61,9 +61,11 @@ def test_every_check_has_a_unique_name_and_reads_its_batch():
 
 
 def test_socket_host_goes_into_the_query_string_and_tcp_host_into_the_netloc():
-    socket = sqlalchemy_url({"host": "/tmp/pg sock", "port": "5432", "user": "postgres",
-                             "dbname": "d"})
+    socket = sqlalchemy_url(
+        {"host": "/tmp/pg sock", "port": "5432", "user": "postgres", "dbname": "d"}
+    )
     assert socket.startswith("postgresql+psycopg://postgres@:5432/d?host=")
-    tcp = sqlalchemy_url({"host": "db", "port": "5433", "user": "u", "password": "p@ss",
-                          "dbname": "d"})
+    tcp = sqlalchemy_url(
+        {"host": "db", "port": "5433", "user": "u", "password": "p@ss", "dbname": "d"}
+    )
     assert tcp == "postgresql+psycopg://u:p%40ss@db:5433/d"
