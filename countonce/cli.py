@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import sys
 
 import click
@@ -129,6 +130,23 @@ def build_command(ctx: Context, full_refresh: bool) -> None:
     except dbt.DbtFailed as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("dbt build succeeded")
+
+
+@main_group.command("docs")
+@pass_ctx
+def docs_command(ctx: Context) -> None:
+    """Publish the dbt docs (every model and column) as one page in the site directory."""
+    from countonce import dbt
+
+    outcome = dbt.invoke(ctx.settings, ctx.params, ["docs", "generate", "--static", "--quiet"])
+    if not outcome.success:
+        raise click.ClickException(
+            "dbt docs generate failed: " + "; ".join(outcome.failures or ["see dbt logs"])
+        )
+    page = ctx.settings.site_dir / "dbt_docs" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dbt.target_dir(ctx.settings) / "static_index.html", page)
+    click.echo(f"dbt docs: {page}")
 
 
 def _register_area_commands() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from countonce.settings import Settings, export_libpq
 
@@ -29,6 +30,11 @@ def dbt_vars(settings: Settings) -> dict[str, object]:
     }
 
 
+def target_dir(settings: Settings) -> Path:
+    """Where dbt writes its artifacts (manifest, run results, docs)."""
+    return settings.home / "dbt" / "target"
+
+
 def invoke(
     settings: Settings,
     params: dict[str, str],
@@ -46,7 +52,6 @@ def invoke(
 
     export_libpq(params)
     project = str(settings.dbt_project_dir)
-    work = settings.home / "dbt"
     full = [
         *args,
         "--project-dir",
@@ -54,9 +59,9 @@ def invoke(
         "--profiles-dir",
         project,
         "--target-path",
-        str(work / "target"),
+        str(target_dir(settings)),
         "--log-path",
-        str(work / "logs"),
+        str(settings.home / "dbt" / "logs"),
         "--vars",
         json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
     ]

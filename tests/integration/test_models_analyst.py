@@ -67,3 +67,15 @@ def test_analyst_dbt_build_works_offline(migrated, database, env, tmp_path):
         )
     }
     assert schemas == {"raw", "staging", "intermediate", "analytics", "reconciliation"}
+
+
+def test_docs_publishes_every_model_and_column_as_one_page(migrated, settings, cli):
+    land(migrated, [event("evt-1", "o-1")])
+    proc = cli("docs", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = settings.site_dir / "dbt_docs" / "index.html"
+    assert str(page) in proc.stdout
+    html = page.read_text()
+    for text in ("fact_revenue_1m", "int_order_events_deduplicated", "gross_paid_amount"):
+        assert text in html
+    assert "Sum of the amounts of paid events." in html
