@@ -1,7 +1,9 @@
 """Per-run check cost against history size: a batch of new events checked at two history sizes.
 
 For each history size: a fresh database gets that many landed rows (5% duplicates), dbt
-builds them and a first check covers them; then, several times, a batch of new events lands,
+builds them and the history is recorded as checked (as earlier passing runs would have left
+it: a first check over all of a 10M-row history costs minutes, once, and is not what is
+measured here); then, several times, a batch of new events lands,
 dbt builds and `run_checks` checks what that run touched. The figure is the median time of
 those per-run checks; the target is at most 1.3x between the largest and the smallest history.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from bench.results import record
 from countonce import db, dbt
 from countonce.settings import load_settings
+from expectations import scope as scopes
 from expectations.checks import run_checks
 from ingest.migrate import migrate
 
@@ -74,6 +77,15 @@ def build(settings, params: dict[str, str]) -> None:
         raise SystemExit("dbt run failed: " + "; ".join(outcome.failures))
 
 
+def mark_history_checked(params: dict[str, str]) -> None:
+    with db.connect(params, autocommit=True) as conn:
+        scopes.ensure_schema(conn)
+        conn.execute(
+            "insert into dq.checked_batches (load_batch_id, run_id)"
+            " select load_batch_id, 'bench-history' from raw.load_batches"
+        )
+
+
 def settle(params: dict[str, str]) -> None:
     # A long-running system has vacuumed its history; without this, autovacuum works through
     # the freshly loaded tables during the first measured runs, the larger history longest.
@@ -91,7 +103,7 @@ def measure(server_params: dict[str, str], history: int, batch: int, repeats: in
         started = time.perf_counter()
         land(params, 0, history)
         build(settings, params)
-        baseline = run_checks(settings, params)
+        mark_history_checked(params)
         settle(params)
         setup = time.perf_counter() - started
         timings = []
@@ -106,7 +118,6 @@ def measure(server_params: dict[str, str], history: int, batch: int, repeats: in
             "history_rows": history,
             "batch_rows": batch,
             "setup_seconds": round(setup, 1),
-            "baseline_check_seconds": baseline.seconds,
             "per_run_check_seconds": timings,
             "median_seconds": statistics.median(timings),
             "scope_minutes": report.scope_minutes,
@@ -126,7 +137,7 @@ def main() -> None:
     server_params = {**db.connection_params(load_settings()), "dbname": "postgres"}
     sizes = [int(size) for size in args.history.split(",")]
     # A first, discarded run pays the one-off Great Expectations import and context build.
-    measure(server_params, min(sizes), args.batch, 1)
+    measure(server_params, args.batch, args.batch, 1)
     figures = [measure(server_params, size, args.batch, args.repeats) for size in sizes]
     for f in figures:
         print(

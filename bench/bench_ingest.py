@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="Where the input files go (default: tmp).")
     parser.add_argument("--skip-psql", action="store_true", help="Only run the loader.")
     args = parser.parse_args()
-    rows = int(args.size_gb * 1024**3 / 185) if args.size_gb else args.rows
+    rows = int(args.size_gb * 1024**3 / 160) if args.size_gb else args.rows
 
     settings = load_settings()
     server = db.connection_params(settings)
