@@ -26,6 +26,7 @@ class DbtOutcome:
 def dbt_vars(settings: Settings) -> dict[str, object]:
     return {
         "lookback_minutes": settings.lookback_minutes,
+        "rescan_minutes": settings.rescan_minutes,
         "future_margin_minutes": settings.future_margin_minutes,
     }
 

@@ -47,6 +47,7 @@ class Settings:
     reject_text_bytes: int
     copy_chunk_rows: int
     lookback_minutes: int
+    rescan_minutes: int
     future_margin_minutes: int
     schedule_every_seconds: int | None
     schedule_cron: str | None
@@ -93,6 +94,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         reject_text_bytes=_int(env, "COUNTONCE_REJECT_TEXT_BYTES", 4096),
         copy_chunk_rows=_int(env, "COUNTONCE_COPY_CHUNK_ROWS", 100_000),
         lookback_minutes=_int(env, "COUNTONCE_LOOKBACK_MINUTES", 10),
+        rescan_minutes=_int(env, "COUNTONCE_RESCAN_MINUTES", 0),
         future_margin_minutes=_int(env, "COUNTONCE_FUTURE_MARGIN_MINUTES", 10),
         schedule_every_seconds=int(every) if every else None,
         schedule_cron=env.get("COUNTONCE_SCHEDULE_CRON") or None,

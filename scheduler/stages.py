@@ -56,7 +56,7 @@ def build_models(ctx: StageContext) -> dict[str, object]:
     from scheduler.metrics import dedup_metrics
 
     manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    selector = "pipeline_tables" if PARSED_PROJECT.views_current else "pipeline"
+    selector = "per_batch" if PARSED_PROJECT.views_current else "pipeline"
     PARSED_PROJECT.views_current = False  # until this build succeeds
     dbt.build(ctx.settings, ctx.params, [*DBT_BUILD_ARGS, "--selector", selector], manifest)
     PARSED_PROJECT.views_current = manifest is not None
@@ -76,8 +76,8 @@ class ParsedProject:
     separately would only add an invocation. An edited model changes the fingerprint, so
     the next run parses again and an analyst's change is never ignored.
 
-    views_current: a build of this manifest succeeded, so the views it defines exist as
-    written and the next build may skip re-creating them (selector pipeline_tables). A
+    views_current: a build of this manifest succeeded, so the views and the claims ledger
+    it defines exist as written and the next build may skip them (selector per_batch). A
     new manifest or a failed build turns it off.
     """
 

@@ -111,7 +111,6 @@ def test_late_duplicate_never_counts_twice_and_is_reported(models):
     assert last_run_metrics(conn)["rows_scanned"] == 1
     land(conn, [event("e2", amount="1.00")], loaded_at=long_ago)
     dbt(settings, params)
-    # The first batches are older than the lookback window: not scanned again.
     assert last_run_metrics(conn)["rows_scanned"] == 1
 
     land(conn, [event("e1", amount="40.00")])
@@ -120,6 +119,34 @@ def test_late_duplicate_never_counts_twice_and_is_reported(models):
     assert list(duplicates(conn).values()) == [("o-1", "e1", True)]
     metrics = last_run_metrics(conn)
     assert (metrics["duplicates"], metrics["late_duplicates"]) == (1, 1)
+
+
+def test_rescan_window_rereads_recent_batches_and_changes_nothing(models):
+    settings, params, conn = models
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    land(conn, [event("e1", amount="40.00")], loaded_at=long_ago)
+    land(conn, [event("e2", amount="1.00"), event("e2", amount="1.00")])
+    dbt(settings, params)
+    before = fact(conn)
+    land(conn, [event("e3", amount="2.00")])
+    dbt(settings, params, rescan_minutes=0)
+    assert last_run_metrics(conn)["rows_scanned"] == 1
+
+    land(conn, [event("e4", amount="3.00")])
+    dbt(settings, params, rescan_minutes=60)
+    metrics = last_run_metrics(conn)
+    # The two recent batches again and the new one; the batch of three hours ago is not.
+    assert (metrics["scanned_load_batches"], metrics["rows_scanned"]) == (3, 4)
+    assert (metrics["rows_kept"], metrics["duplicates"]) == (1, 0)
+    assert fact(conn)[(MINUTE, "USD")] == (
+        before[(MINUTE, "USD")][0] + Decimal("5.00"),
+        0,
+        before[(MINUTE, "USD")][0] + Decimal("5.00"),
+        4,
+        0,
+    )
+    assert list(duplicates(conn).values()) == [("o-1", "e2", False)]
+    assert unbalanced_batches(conn) == []
 
 
 def test_conflicts_are_listed_and_the_kept_copy_counts(models):

@@ -39,17 +39,17 @@ where not exists (
 
 
 {#- The batches a consumer works on in this invocation: those it just claimed, plus (with
-    lookback) every batch that landed within the last lookback_minutes. -#}
+    lookback) every batch that finished within the last rescan_minutes. -#}
 {% macro claimed_load_batches(consumer, lookback=false) -%}
 {%- set window_start = dbt.dateadd(
-    'minute', -1 * var('lookback_minutes') | int, dbt.current_timestamp()
+    'minute', -1 * var('rescan_minutes') | int, dbt.current_timestamp()
 ) -%}
 select claimed.load_batch_id
 from {{ ref('int_load_batches_processed') }} as claimed
 where
     claimed.consumer = '{{ consumer }}'
     and claimed.invocation_id = {{ current_invocation_id() }}
-{%- if lookback %}
+{%- if lookback and var('rescan_minutes') | int > 0 %}
 union
 select recent.load_batch_id
 from {{ ref('stg_shopflow__load_batches') }} as recent

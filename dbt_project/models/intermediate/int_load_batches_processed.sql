@@ -4,6 +4,7 @@
     consumers then reprocess every batch. -#}
 {{
     config(
+        tags=['built_once'],
         indexes=[
             {'columns': ['consumer', 'load_batch_id'], 'unique': True},
             {'columns': ['invocation_id']},

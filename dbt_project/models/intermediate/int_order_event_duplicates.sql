@@ -12,6 +12,7 @@
             {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
             {'columns': ['order_id', 'event_id']},
+            {'columns': ['event_minute']},
             {'columns': ['invocation_id']},
         ],
     )

@@ -3,9 +3,11 @@
     (every minute whose fact row it recomputed, every minute of a row it landed); with
     --vars '{recon_full: true}' over all history.
 
-    In window mode, copies of a key outside the window minutes are found through the
-    kept landing_seq of the dedup model, used only as a pointer: the copy itself is read
-    back from landing and the earliest copy found wins, independently of the dedup.
+    In window mode, a copy in the window minutes whose key was first landed in another
+    minute is found through the duplicates model: its kept_landing_seq is used only as a
+    pointer, the copy it points to is read back from landing, and the earliest copy found
+    wins, independently of the dedup. A copy the duplicates model missed would count here
+    and not in the fact: a mismatch, not a blind spot.
 
     The first build and a full refresh touch every minute, so they reconcile in full mode:
     the same comparison without the per-minute window. -#}
@@ -23,7 +25,7 @@ from {{ ref('int_load_batches_processed') }} as claimed
 where claimed.invocation_id = {{ current_invocation_id() }}
 {%- endset %}
 -- depends_on: {{ ref('int_load_batches_processed') }}
--- depends_on: {{ ref('int_order_events_deduplicated') }}
+-- depends_on: {{ ref('int_order_event_duplicates') }}
 
 with
 
@@ -66,16 +68,13 @@ window_copies as (
         and {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
 ),
 
--- The kept copy of each key seen in the window, when it is another copy: usually none,
--- except for duplicates whose first copy lies outside the window minutes.
+-- The kept copy of each duplicate landed in the window minutes.
 kept_pointers as (
-    select kept.landing_seq
-    from {{ ref('int_order_events_deduplicated') }} as kept
-    inner join window_copies
-        on
-            kept.order_id = window_copies.order_id
-            and kept.event_id = window_copies.event_id
-    where kept.landing_seq <> window_copies.landing_seq
+    select duplicates.kept_landing_seq as landing_seq
+    from {{ ref('int_order_event_duplicates') }} as duplicates
+    where {{ in_subquery(
+        'duplicates.event_minute', 'select window_minutes.minute from window_minutes'
+    ) }}
 ),
 
 pointed_copies as (
