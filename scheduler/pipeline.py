@@ -173,6 +173,8 @@ def _run_stage(stage: Stage, ctx: StageContext, stop: threading.Event, cancel) -
 def _wind_down(stage: Stage, done: threading.Event, cancel) -> None:
     log.warning("stop requested: cancelling stage", extra={"stage": stage.name})
     deadline = time.monotonic() + STOP_GRACE_SECONDS
+    if stage.stop is not None:
+        stage.stop()
     while not done.is_set() and time.monotonic() < deadline:
         try:
             cancel()

@@ -37,6 +37,8 @@ class StageContext:
 class Stage:
     name: str
     run: Callable[[StageContext], dict[str, object]]
+    # Called once on a stop request, before the stage's queries are cancelled.
+    stop: Callable[[], None] | None = None
 
 
 def load_inbox(ctx: StageContext) -> dict[str, object]:
@@ -121,8 +123,12 @@ def run_checks(ctx: StageContext) -> dict[str, object]:
     from expectations.checks import run_checks as run_all_checks
 
     report = run_all_checks(ctx.settings, ctx.params, full=False, run_id=ctx.run_id)
-    failed = report.critical_failed if report.success else max(report.critical_failed, 1)
-    return {"checks_failed": failed, "checks_warned": report.warnings}
+    return check_figures(report.success, report.critical_failed, report.warnings)
+
+
+def check_figures(success: bool, critical_failed: int, warnings: int) -> dict[str, object]:
+    failed = critical_failed if success else max(critical_failed, 1)
+    return {"checks_failed": failed, "checks_warned": warnings}
 
 
 STAGES: tuple[Stage, ...] = (

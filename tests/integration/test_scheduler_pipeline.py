@@ -63,6 +63,43 @@ def test_a_batch_loads_builds_checks_and_is_recorded(settings, database, conn, c
     assert shown["checks"], "the latest check status is shown"
 
 
+def test_a_single_runs_checks_process_sees_a_break_and_its_repair(settings, database, conn):
+    from scheduler import stages
+    from scheduler.checks_worker import ChecksWorker
+
+    write_events(settings.inbox / "a.jsonl", 20, prefix="a")
+    built = stages.StageContext(settings, database, "worker-build")
+    stages.load_inbox(built)
+    stages.build_models(built)
+    shift = (
+        "update analytics.fact_revenue_1m"
+        " set gross_paid_amount = gross_paid_amount + %s, net_amount = net_amount + %s"
+    )
+    conn.execute(shift, (1, 1))
+    with ChecksWorker(settings, database) as worker:
+        broken = worker.run_checks(stages.StageContext(settings, database, "worker-broken"))
+        conn.execute(shift, (-1, -1))
+        repaired = worker.run_checks(stages.StageContext(settings, database, "worker-repaired"))
+
+    failed = conn.execute(
+        "select expectation from dq.check_results"
+        " where run_id = 'worker-broken' and severity = 'critical' and not success"
+    ).fetchall()
+    assert ("fact_matches_recomputation",) in failed
+    assert broken == {"checks_failed": len(failed), "checks_warned": 0}
+    assert repaired == {"checks_failed": 0, "checks_warned": 0}
+
+
+def test_a_stopped_checks_process_fails_the_stage_with_a_clear_error(settings, database):
+    from scheduler import stages
+    from scheduler.checks_worker import ChecksWorker
+
+    with ChecksWorker(settings, database) as worker:
+        worker.kill()
+        with pytest.raises(RuntimeError, match="the checks process ended"):
+            worker.run_checks(stages.StageContext(settings, database, "worker-killed"))
+
+
 def test_a_warm_scheduler_skips_unchanged_views_and_rebuilds_a_dropped_one(
     settings, database, conn, monkeypatch
 ):
