@@ -199,41 +199,32 @@ where order_id is null or event_id is null or event_type is null or event_at is 
     or event_type in ('paid', 'refunded') and (amount is null or currency is null)
 """
 
+
+def _copies_in_scope(name: str, relation: str) -> str:
+    """A CTE `name`: how often each landing_seq of the batches in scope appears in `relation`,
+    looked up batch by batch so its load_batch_id index is used."""
+    return f"""{name} as (
+    select m.landing_seq, count(*) as copies
+    from dq.check_scope_batches as s
+    cross join lateral (
+        select x.landing_seq from {relation} as x
+        where x.load_batch_id = s.load_batch_id
+        offset 0
+    ) as m
+    group by m.landing_seq
+)"""
+
+
 # Every landing row of a batch is exactly one of kept, duplicate, rejected; every line read
 # was landed or rejected at load. The models are read through their load_batch_id index.
-LEDGER = """
-with kept as (
-    select k.landing_seq, count(*) as copies
-    from dq.check_scope_batches as s
-    cross join lateral (
-        select m.landing_seq from intermediate.int_order_events_deduplicated as m
-        where m.load_batch_id = s.load_batch_id
-        offset 0
-    ) as k
-    group by k.landing_seq
-),
-
-duplicates as (
-    select d.landing_seq, count(*) as copies
-    from dq.check_scope_batches as s
-    cross join lateral (
-        select m.landing_seq from intermediate.int_order_event_duplicates as m
-        where m.load_batch_id = s.load_batch_id
-        offset 0
-    ) as d
-    group by d.landing_seq
-),
-
-rejected as (
-    select r.landing_seq, count(*) as copies
-    from dq.check_scope_batches as s
-    cross join lateral (
-        select m.landing_seq from intermediate.int_order_events_rejected as m
-        where m.load_batch_id = s.load_batch_id
-        offset 0
-    ) as r
-    group by r.landing_seq
-),
+LEDGER = (
+    "with\n\n"
+    + _copies_in_scope("kept", "intermediate.int_order_events_deduplicated")
+    + ",\n\n"
+    + _copies_in_scope("duplicates", "intermediate.int_order_event_duplicates")
+    + ",\n\n"
+    + _copies_in_scope("rejected", "intermediate.int_order_events_rejected")
+    + """,
 
 classified as (
     select
@@ -288,6 +279,7 @@ where
     or coalesce(p.counted_twice, 0) > 0
 order by b.load_batch_id
 """
+)
 
 CONFLICTS = """
 select

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # dbt's own progress lines would interleave with the pipeline's structured log on stdout;
 # the stage's log line and DbtFailed (naming the failing nodes) say what happened.
-DBT_BUILD_ARGS = ["--quiet", "--no-use-colors"]
+DBT_BUILD_ARGS = ["--quiet", "--no-use-colors", "--no-write-json"]
 
 
 @dataclass(frozen=True)

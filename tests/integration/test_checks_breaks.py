@@ -12,28 +12,16 @@ import psycopg
 import pytest
 
 from countonce import db, dbt
+from countonce.demo import TRACED_LINES
 from countonce.settings import load_settings
 from expectations.checks import CheckReport, run_checks
 from expectations.suites import CRITICAL, WARNING
 
+SEED_PAID = TRACED_LINES[1]
 EVENTS = [
     # The seed example, retried by its producer: one event, two copies.
-    {
-        "event_id": "evt-9f3",
-        "order_id": "o-1001",
-        "event_type": "paid",
-        "amount": "65.00",
-        "currency": "USD",
-        "event_time": "2026-11-26T10:01:12Z",
-    },
-    {
-        "event_id": "evt-9f3",
-        "order_id": "o-1001",
-        "event_type": "paid",
-        "amount": "65.00",
-        "currency": "USD",
-        "event_time": "2026-11-26T10:01:12Z",
-    },
+    SEED_PAID,
+    SEED_PAID,
     {
         "event_id": "evt-a01",
         "order_id": "o-1002",
