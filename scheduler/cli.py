@@ -149,9 +149,9 @@ def _exit(code: int, *, force: bool = False) -> None:
     """Leave with `code`, without the interpreter's teardown.
 
     Freeing dbt's and Great Expectations' objects one by one at exit takes about 1.5 s;
-    atexit cleanups still run. A stage still unwinding after a
-    stop request is not waited for either: its transaction is rolled back by the server
-    when the connection goes, so skipping the wait loses nothing.
+    atexit cleanups still run. A stage still unwinding after a stop request is not waited
+    for either: its transaction is rolled back by the server when the connection goes, so
+    skipping the wait loses nothing.
     """
     from scheduler.pipeline import stage_still_running
 

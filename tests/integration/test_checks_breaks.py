@@ -293,25 +293,15 @@ def test_full_checks_all_history_and_per_run_checks_only_the_new_batch(built, tm
     settings, params, conn = built
     first = run_checks(settings, params)
     assert first.success
-    later = [
-        {
-            "event_id": "evt-c01",
-            "order_id": "o-2001",
-            "event_type": "paid",
-            "amount": "1.00",
-            "currency": "USD",
-            "event_time": "2026-11-26T12:00:01Z",
-        },
-        {
-            "event_id": "evt-c01",
-            "order_id": "o-2001",
-            "event_type": "paid",
-            "amount": "1.00",
-            "currency": "USD",
-            "event_time": "2026-11-26T12:00:01Z",
-        },
-    ]
-    land_and_build(settings, params, write_lines(tmp_path / "later.jsonl", later))
+    retried = {
+        "event_id": "evt-c01",
+        "order_id": "o-2001",
+        "event_type": "paid",
+        "amount": "1.00",
+        "currency": "USD",
+        "event_time": "2026-11-26T12:00:01Z",
+    }
+    land_and_build(settings, params, write_lines(tmp_path / "later.jsonl", [retried, retried]))
     per_run = run_checks(settings, params)
     assert per_run.success, per_run.as_dict()
     assert (per_run.scope_batches, per_run.scope_minutes) == (1, 1)

@@ -39,8 +39,8 @@ where not exists (
 
 
 {#- The batches a consumer works on in this invocation: those it just claimed, plus (with
-    lookback) every batch that finished within the last rescan_minutes. -#}
-{% macro claimed_load_batches(consumer, lookback=false) -%}
+    rescan) every batch that finished within the last rescan_minutes. -#}
+{% macro claimed_load_batches(consumer, rescan=false) -%}
 {%- set window_start = dbt.dateadd(
     'minute', -1 * var('rescan_minutes') | int, dbt.current_timestamp()
 ) -%}
@@ -49,7 +49,7 @@ from {{ ref('int_load_batches_processed') }} as claimed
 where
     claimed.consumer = '{{ consumer }}'
     and claimed.invocation_id = {{ current_invocation_id() }}
-{%- if lookback and var('rescan_minutes') | int > 0 %}
+{%- if rescan and var('rescan_minutes') | int > 0 %}
 union
 select recent.load_batch_id
 from {{ ref('stg_shopflow__load_batches') }} as recent
@@ -60,9 +60,9 @@ where recent.finished_at >= {{ window_start }}
 
 {#- Row filter of an incremental consumer: only rows of the batches it works on in this
     invocation; every row on a full refresh. -#}
-{% macro claimed_batch_filter(consumer, lookback=false) -%}
+{% macro claimed_batch_filter(consumer, rescan=false) -%}
 {%- if is_incremental() -%}
-{{ in_subquery('load_batch_id', claimed_load_batches(consumer, lookback)) }}
+{{ in_subquery('load_batch_id', claimed_load_batches(consumer, rescan)) }}
 {%- else -%}
 true
 {%- endif -%}

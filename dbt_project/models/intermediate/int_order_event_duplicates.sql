@@ -1,6 +1,6 @@
 {#- Every valid landed copy that is not the kept copy of its (order_id, event_id). A copy
-    arriving more than lookback_minutes after the kept copy is a late duplicate: outside the
-    rescanned window, it is still caught because the deduplicated history is keyed. -#}
+    arriving more than lookback_minutes after the kept copy is a late duplicate, reported
+    as such; however late it comes, the keyed deduplicated history catches it. -#}
 {{
     config(
         unique_key='landing_seq',

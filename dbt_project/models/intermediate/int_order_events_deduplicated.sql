@@ -22,7 +22,7 @@ with
 
 order_events as (
     select * from {{ ref('stg_shopflow__order_events') }}
-    where {{ claimed_batch_filter('int_order_events_deduplicated', lookback=true) }}
+    where {{ claimed_batch_filter('int_order_events_deduplicated', rescan=true) }}
 ),
 
 {% if is_incremental() %}

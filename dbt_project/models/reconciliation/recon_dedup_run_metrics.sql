@@ -15,7 +15,7 @@ scanned_batches as (
         coalesce(sum(rows_landed), 0) as row_count
     from {{ ref('stg_shopflow__load_batches') }}
     where load_batch_id in (
-        {{ claimed_load_batches('int_order_events_deduplicated', lookback=true) }}
+        {{ claimed_load_batches('int_order_events_deduplicated', rescan=true) }}
     )
 ),
 
