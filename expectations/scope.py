@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 FACT = "analytics.fact_revenue_1m"
 DEDUPLICATED = "intermediate.int_order_events_deduplicated"
+DUPLICATES = "intermediate.int_order_event_duplicates"
 # The dbt models' claims ledger: which consumer model has processed which load batch.
 CLAIMS = "intermediate.int_load_batches_processed"
 CONSUMERS = (
@@ -80,6 +81,7 @@ def write_scope(conn: psycopg.Connection, settings: Settings, run_id: str, full:
     has_fact = _exists(conn, FACT)
     has_dedup = _exists(conn, DEDUPLICATED)
     has_claims = _exists(conn, CLAIMS)
+    has_duplicates = _exists(conn, DUPLICATES)
     invocation_id = _latest_invocation(conn, has_fact, has_claims)
     with conn.transaction():
         conn.execute("delete from dq.check_scope")
@@ -101,7 +103,7 @@ def write_scope(conn: psycopg.Connection, settings: Settings, run_id: str, full:
         if full:
             _full_scope(conn, has_fact, has_dedup)
         else:
-            _run_scope(conn, has_fact, has_dedup, has_claims, invocation_id)
+            _run_scope(conn, has_fact, has_duplicates, has_claims, invocation_id)
         # Fresh statistics make the planner start from the (small) scope and reach landing
         # and the models through their indexes, instead of scanning them whole.
         conn.execute("analyze dq.check_scope, dq.check_scope_minutes, dq.check_scope_batches")
@@ -154,7 +156,7 @@ def _full_scope(conn: psycopg.Connection, has_fact: bool, has_dedup: bool) -> No
 def _run_scope(
     conn: psycopg.Connection,
     has_fact: bool,
-    has_dedup: bool,
+    has_duplicates: bool,
     has_claims: bool,
     invocation_id: str | None,
 ) -> None:
@@ -188,17 +190,19 @@ def _run_scope(
             "select minute from analytics.fact_revenue_1m where invocation_id = %s",
             (invocation_id,),
         )
-    if has_dedup:
+    if has_duplicates:
         # The kept copy of a key seen in a core minute may sit in another minute (a
         # conflicting event_time): that minute joins as context, so the recomputation sees
-        # the first landed copy.
+        # the first landed copy. A copy in a core minute whose kept copy is elsewhere is a
+        # duplicate, so the duplicates model points to it (read back from landing). A copy
+        # that model missed would be counted by the recomputation and not by the fact: a
+        # failed check, not a blind spot.
         _add_minutes(
             conn,
-            "select d.event_minute from intermediate.int_order_events_deduplicated as d"
-            " where (d.order_id, d.event_id) in ("
-            "   select e.record ->> 'order_id', e.record ->> 'event_id'"
-            "   from raw.order_events as e"
-            "   join dq.check_scope_minutes as s on e.event_minute = s.minute and s.is_core)",
+            "select e.event_minute from raw.order_events as e"
+            " where e.landing_seq in ("
+            "   select d.kept_landing_seq from intermediate.int_order_event_duplicates as d"
+            "   join dq.check_scope_minutes as s on d.event_minute = s.minute and s.is_core)",
             core=False,
         )
 

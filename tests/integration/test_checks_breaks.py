@@ -317,6 +317,26 @@ def test_full_checks_all_history_and_per_run_checks_only_the_new_batch(built, tm
     assert full.scope_minutes == 5 and full.scope_batches == 2
 
 
+def test_a_later_copy_in_another_minute_brings_its_kept_copys_minute_into_the_scope(
+    built, tmp_path
+):
+    settings, params, conn = built
+    assert run_checks(settings, params).success
+    # evt-b03 was landed at 10:04; this copy claims 10:09, a minute no event is in.
+    moved = {**EVENTS[8], "event_time": "2026-11-26T10:09:00Z"}
+    land_and_build(settings, params, write_lines(tmp_path / "moved.jsonl", [moved]))
+
+    per_run = run_checks(settings, params)
+
+    assert per_run.success, per_run.as_dict()
+    # 10:09 (the copy's, core) and 10:04 (its kept copy's, context).
+    assert per_run.scope_minutes == 2
+    # Had the duplicates model missed the copy, 10:09 would count it: the check fails.
+    conn.execute("delete from intermediate.int_order_event_duplicates")
+    conn.execute("delete from dq.checked_batches where run_id = %s", (per_run.run_id,))
+    assert failed(run_checks(settings, params)) >= {"fact_matches_recomputation"}
+
+
 def test_warnings_report_late_duplicates_and_stale_landing_without_failing(built):
     settings, params, conn = built
     conn.execute(

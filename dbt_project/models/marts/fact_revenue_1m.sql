@@ -49,16 +49,17 @@ kept_events as (
 ),
 {% endif %}
 
-money_events as (
+revenue as (
     select
         event_minute as minute,
         currency,
-        case when event_type = 'paid' then amount else 0 end as paid_amount,
-        case when event_type = 'refunded' then amount else 0 end as refunded_amount,
-        case when event_type = 'paid' then 1 else 0 end as is_paid,
-        case when event_type = 'refunded' then 1 else 0 end as is_refund
+        sum(case when event_type = 'paid' then amount else 0 end) as gross_paid_amount,
+        sum(case when event_type = 'refunded' then amount else 0 end) as refunded_amount,
+        sum(case when event_type = 'paid' then 1 else 0 end) as paid_event_count,
+        sum(case when event_type = 'refunded' then 1 else 0 end) as refund_event_count
     from kept_events
     where event_type in ('paid', 'refunded')
+    group by event_minute, currency
 ),
 
 {% if is_incremental() %}
@@ -69,46 +70,34 @@ vanished_rows as (
     select
         current_rows.minute,
         current_rows.currency,
-        0 as paid_amount,
+        0 as gross_paid_amount,
         0 as refunded_amount,
-        0 as is_paid,
-        0 as is_refund
+        0 as paid_event_count,
+        0 as refund_event_count
     from current_rows
     where
         {{ in_subquery(
             'current_rows.minute', 'select touched_minutes.minute from touched_minutes'
         ) }}
         and not exists (
-            select 1 as is_recomputed from money_events
+            select 1 as is_recomputed from revenue
             where
-                money_events.minute = current_rows.minute
-                and money_events.currency = current_rows.currency
+                revenue.minute = current_rows.minute
+                and revenue.currency = current_rows.currency
         )
 ),
 
-recomputed_events as (
-    select * from money_events
+recomputed as (
+    select * from revenue
     union all
     select * from vanished_rows
 ),
 {% else %}
 
-recomputed_events as (
-    select * from money_events
+recomputed as (
+    select * from revenue
 ),
 {% endif %}
-
-revenue as (
-    select
-        minute,
-        currency,
-        sum(paid_amount) as gross_paid_amount,
-        sum(refunded_amount) as refunded_amount,
-        sum(is_paid) as paid_event_count,
-        sum(is_refund) as refund_event_count
-    from recomputed_events
-    group by minute, currency
-),
 
 final as (
     select
@@ -123,7 +112,7 @@ final as (
         cast(refund_event_count as {{ dbt.type_bigint() }}) as refund_event_count,
         {{ dbt.current_timestamp() }} as recomputed_at,
         cast({{ current_invocation_id() }} as {{ dbt.type_string() }}) as invocation_id
-    from revenue
+    from recomputed
 )
 
 select * from final

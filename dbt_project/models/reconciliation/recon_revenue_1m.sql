@@ -3,11 +3,16 @@
     (every minute whose fact row it recomputed, every minute of a row it landed); with
     --vars '{recon_full: true}' over all history.
 
+    The copies are read from raw landing rows: those of batches the fact has processed
+    (so a batch landed during the build counts on neither side), less the rows the
+    contract rejected (int_order_events_rejected). The earliest copy of each key wins,
+    independently of the dedup.
+
     In window mode, a copy in the window minutes whose key was first landed in another
     minute is found through the duplicates model: its kept_landing_seq is used only as a
     pointer, the copy it points to is read back from landing, and the earliest copy found
-    wins, independently of the dedup. A copy the duplicates model missed would count here
-    and not in the fact: a mismatch, not a blind spot.
+    wins. A copy the duplicates model missed would count here and not in the fact: a
+    mismatch, not a blind spot.
 
     The first build and a full refresh touch every minute, so they reconcile in full mode:
     the same comparison without the per-minute window. -#}
@@ -17,7 +22,36 @@
         database=this.database, schema=this.schema, identifier=this.identifier
     ) is none) %}
 {%- set copy_columns -%}
-landing_seq, order_id, event_id, event_type, event_minute, amount, currency
+landed.landing_seq,
+        nullif({{ json_text('landed.record', 'order_id') }}, '') as order_id,
+        nullif({{ json_text('landed.record', 'event_id') }}, '') as event_id,
+        nullif({{ json_text('landed.record', 'event_type') }}, '') as event_type,
+        landed.event_minute,
+        cast(nullif({{ json_text('landed.record', 'amount') }}, '') as {{ type_money() }})
+            as amount,
+        nullif({{ json_text('landed.record', 'currency') }}, '') as currency
+{%- endset %}
+{#- Rejected rows may hold anything: the casts above run only on rows this keeps. -#}
+{%- set processed_and_valid -%}
+exists (
+            select 1 as is_processed
+            from {{ ref('int_load_batches_processed') }} as fact_claim
+            where
+                fact_claim.consumer = 'fact_revenue_1m'
+                and fact_claim.load_batch_id = landed.load_batch_id
+        )
+        and exists (
+            select 1 as is_processed
+            from {{ ref('int_load_batches_processed') }} as rejects_claim
+            where
+                rejects_claim.consumer = 'int_order_events_rejected'
+                and rejects_claim.load_batch_id = landed.load_batch_id
+        )
+        and not exists (
+            select 1 as is_rejected
+            from {{ ref('int_order_events_rejected') }} as rejected
+            where rejected.landing_seq = landed.landing_seq
+        )
 {%- endset %}
 {%- set claimed_this_invocation -%}
 select claimed.load_batch_id
@@ -33,8 +67,8 @@ with
 
 candidate_copies as (
     select {{ copy_columns }}
-    from {{ ref('stg_shopflow__order_events') }}
-    where reject_reason is null
+    from {{ source('shopflow', 'order_events') }} as landed
+    where {{ processed_and_valid }}
 ),
 
 fact_rows as (
@@ -48,10 +82,11 @@ fact_touched as (
 ),
 
 landed_touched as (
-    select event_minute as minute from {{ ref('stg_shopflow__order_events') }}
+    select landed.event_minute as minute
+    from {{ source('shopflow', 'order_events') }} as landed
     where
-        event_minute is not null
-        and {{ in_subquery('load_batch_id', claimed_this_invocation) }}
+        landed.event_minute is not null
+        and {{ in_subquery('landed.load_batch_id', claimed_this_invocation) }}
 ),
 
 window_minutes as (
@@ -62,10 +97,12 @@ window_minutes as (
 
 window_copies as (
     select {{ copy_columns }}
-    from {{ ref('stg_shopflow__order_events') }}
+    from {{ source('shopflow', 'order_events') }} as landed
     where
-        reject_reason is null
-        and {{ in_subquery('event_minute', 'select window_minutes.minute from window_minutes') }}
+        {{ in_subquery(
+            'landed.event_minute', 'select window_minutes.minute from window_minutes'
+        ) }}
+        and {{ processed_and_valid }}
 ),
 
 -- The kept copy of each duplicate landed in the window minutes.
@@ -77,18 +114,23 @@ kept_pointers as (
     ) }}
 ),
 
+-- Only those outside the window minutes: the others are window copies already.
 pointed_copies as (
     select {{ copy_columns }}
-    from {{ ref('stg_shopflow__order_events') }}
+    from {{ source('shopflow', 'order_events') }} as landed
     where
-        reject_reason is null
-        and {{ in_subquery('landing_seq', 'select kept_pointers.landing_seq from kept_pointers') }}
+        {{ in_subquery(
+            'landed.landing_seq', 'select kept_pointers.landing_seq from kept_pointers'
+        ) }}
+        and not {{ in_subquery(
+            'landed.event_minute', 'select window_minutes.minute from window_minutes'
+        ) }}
+        and {{ processed_and_valid }}
 ),
 
--- union, not union all: a pointed copy inside the window is already a window copy.
 candidate_copies as (
     select * from window_copies
-    union
+    union all
     select * from pointed_copies
 ),
 

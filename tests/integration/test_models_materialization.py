@@ -1,0 +1,55 @@
+"""The incremental materialization's per-batch path (macros/materializations) keeps dbt's
+semantics where it counts: a model whose columns changed since its table was built fails with
+dbt's schema-change error and writes nothing. (The full-refresh tests show its rows equal
+dbt's own path's.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from decimal import Decimal
+
+from test_models_support import dbt, event, fact, land, last_run_metrics
+
+from countonce.settings import PROJECT_ROOT
+
+
+def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
+    settings, database, migrated, tmp_path
+):
+    conn = migrated
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    settings = dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project)
+    land(conn, [event("e1", amount="10.00")])
+    dbt(settings, database)
+    land(conn, [event("e2", amount="5.00")])
+    dbt(settings, database)
+    assert last_run_metrics(conn)["rows_kept"] == 1
+    assert [row[0] for row in fact(conn).values()] == [Decimal("15.00")]
+
+    rejected_model = project / "models/intermediate/int_order_events_rejected.sql"
+    text = rejected_model.read_text()
+    assert text.rstrip().endswith("select * from final")
+    rejected_model.write_text(
+        text.replace("select * from final", "select *, 1 as added_column from final")
+    )
+    land(conn, [event("e3", amount="1.00"), event("e4", amount="abc")])
+
+    failed = dbt(settings, database, expect_success=False)
+
+    assert not failed.success
+    assert any("int_order_events_rejected" in f and "out of sync" in f for f in failed.failures), (
+        failed.failures
+    )
+    assert conn.execute(
+        "select count(*) from intermediate.int_order_events_rejected"
+    ).fetchone() == (0,)
+
+    dbt(settings, database, "build", "--full-refresh")
+    assert conn.execute(
+        "select reject_reason, added_column from intermediate.int_order_events_rejected"
+    ).fetchall() == [("amount_not_numeric", 1)]
+    assert [row[0] for row in fact(conn).values()] == [Decimal("16.00")]
