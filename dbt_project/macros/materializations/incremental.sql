@@ -1,8 +1,8 @@
 {#- dbt's incremental materialization, with a shorter path for the run that matters most:
     a delete+insert model by unique key into a table that exists, run once per batch. It
     does what dbt's does there (pre-hooks, a temporary table of the model's rows, the
-    on_schema_change check, delete+insert, post-hooks, one commit) with one catalog round
-    trip instead of four or five. Anything else (the first build, a full refresh, other
+    on_schema_change check, delete+insert, post-hooks, one commit) with one catalog query
+    instead of three to five. Anything else (the first build, a full refresh, other
     strategies, grants or persisted docs configured) goes through dbt's own
     materialization, and a changed schema through dbt's own on_schema_change handling. -#}
 {% materialization incremental, adapter='postgres' -%}
