@@ -27,11 +27,9 @@ landed.landing_seq,
         nullif({{ json_text('landed.record', 'event_id') }}, '') as event_id,
         nullif({{ json_text('landed.record', 'event_type') }}, '') as event_type,
         landed.event_minute,
-        cast(nullif({{ json_text('landed.record', 'amount') }}, '') as {{ type_money() }})
-            as amount,
+        nullif({{ json_text('landed.record', 'amount') }}, '') as amount_text,
         nullif({{ json_text('landed.record', 'currency') }}, '') as currency
 {%- endset %}
-{#- Rejected rows may hold anything: the casts above run only on rows this keeps. -#}
 {%- set processed_and_valid -%}
 exists (
             select 1 as is_processed
@@ -150,12 +148,19 @@ numbered_copies as (
     from candidate_copies
 ),
 
+-- Amounts are cast here, on kept money events only: a rejected row may hold anything.
 landing_revenue as (
     select
         event_minute as minute,
         currency,
-        sum(case when event_type = 'paid' then amount else 0 end) as gross_paid_amount,
-        sum(case when event_type = 'refunded' then amount else 0 end) as refunded_amount,
+        sum(
+            case when event_type = 'paid' then cast(amount_text as {{ type_money() }}) else 0 end
+        ) as gross_paid_amount,
+        sum(
+            case
+                when event_type = 'refunded' then cast(amount_text as {{ type_money() }}) else 0
+            end
+        ) as refunded_amount,
         sum(case when event_type = 'paid' then 1 else 0 end) as paid_event_count,
         sum(case when event_type = 'refunded' then 1 else 0 end) as refund_event_count
     from numbered_copies
