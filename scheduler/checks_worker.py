@@ -14,6 +14,7 @@ The long-running scheduler imports GX once and needs no worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -62,12 +63,14 @@ class ChecksWorker:
         """Stop the process; a check it is running is rolled back with its connections."""
         if self._proc.poll() is None:
             self._proc.kill()
+            self._proc.wait()
 
     def close(self) -> None:
         self.kill()
-        self._proc.wait()
         for pipe in (self._proc.stdin, self._proc.stdout):
-            pipe.close()
+            # A request sent after the process died is still buffered: nothing to deliver.
+            with contextlib.suppress(BrokenPipeError):
+                pipe.close()
 
     def __enter__(self) -> ChecksWorker:
         return self
