@@ -323,7 +323,8 @@ def test_a_later_copy_in_another_minute_brings_its_kept_copys_minute_into_the_sc
     settings, params, conn = built
     assert run_checks(settings, params).success
     # evt-b03 was landed at 10:04; this copy claims 10:09, a minute no event is in.
-    moved = {**EVENTS[8], "event_time": "2026-11-26T10:09:00Z"}
+    b03 = next(e for e in EVENTS if e["event_id"] == "evt-b03")
+    moved = {**b03, "event_time": "2026-11-26T10:09:00Z"}
     land_and_build(settings, params, write_lines(tmp_path / "moved.jsonl", [moved]))
 
     per_run = run_checks(settings, params)

@@ -21,20 +21,21 @@ select
     {{ current_invocation_id() }},
     {{ dbt.current_timestamp() }}
 from {{ ref('stg_shopflow__load_batches') }} as batches
-where not exists (
+where not {{ processed_by(consumer, 'batches.load_batch_id') }}
+{%- for upstream in after %}
+    and {{ processed_by(upstream, 'batches.load_batch_id') }}
+{%- endfor %}
+{%- endmacro %}
+
+
+{#- True when `consumer` has claimed (hence processed) the batch `load_batch_id`. -#}
+{% macro processed_by(consumer, load_batch_id) -%}
+exists (
     select 1 as is_claimed
     from {{ ref('int_load_batches_processed') }} as claimed
     where claimed.consumer = '{{ consumer }}'
-        and claimed.load_batch_id = batches.load_batch_id
+        and claimed.load_batch_id = {{ load_batch_id }}
 )
-{%- for upstream in after %}
-    and exists (
-        select 1 as is_claimed
-        from {{ ref('int_load_batches_processed') }} as upstream_claim
-        where upstream_claim.consumer = '{{ upstream }}'
-            and upstream_claim.load_batch_id = batches.load_batch_id
-    )
-{%- endfor %}
 {%- endmacro %}
 
 

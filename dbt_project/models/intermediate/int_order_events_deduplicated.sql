@@ -1,7 +1,7 @@
 {#- One row per (order_id, event_id): the first landed copy (lowest landing_seq) wins.
     Each run reads only the landing batches it claims (plus, with rescan_minutes, those
-    that finished within that window) and looks the candidates up in the keyed history, so a copy arriving
-    any time later is never kept twice. A copy committed late with a lower landing_seq than
+    that finished within that window) and looks the candidates up in the keyed history, so
+    a copy arriving any time later is never kept twice. A copy committed late with a lower landing_seq than
     the kept one supersedes it, exactly as a full refresh would decide. -#}
 {{
     config(

@@ -31,20 +31,8 @@ landed.landing_seq,
         nullif({{ json_text('landed.record', 'currency') }}, '') as currency
 {%- endset %}
 {%- set processed_and_valid -%}
-exists (
-            select 1 as is_processed
-            from {{ ref('int_load_batches_processed') }} as fact_claim
-            where
-                fact_claim.consumer = 'fact_revenue_1m'
-                and fact_claim.load_batch_id = landed.load_batch_id
-        )
-        and exists (
-            select 1 as is_processed
-            from {{ ref('int_load_batches_processed') }} as rejects_claim
-            where
-                rejects_claim.consumer = 'int_order_events_rejected'
-                and rejects_claim.load_batch_id = landed.load_batch_id
-        )
+{{ processed_by('fact_revenue_1m', 'landed.load_batch_id') }}
+        and {{ processed_by('int_order_events_rejected', 'landed.load_batch_id') }}
         and not exists (
             select 1 as is_rejected
             from {{ ref('int_order_events_rejected') }} as rejected
