@@ -3,7 +3,10 @@ that has already imported dbt and Great Expectations, as `countonce schedule` is
 
     .venv/bin/python -m bench.bench_pipeline --events 10000 --repeat 3
 
-Each measured run gets a fresh file of --events events (5% re-sent copies) in the inbox.
+Each measured run gets a fresh file of --events events (5% re-sent copies) in the inbox: the
+events of five minutes (a schedule of `--every 300`), each batch the five minutes after the
+previous one's, the last ending now. A run recomputes and checks the minutes its batch
+touches, so its cost follows the batch, not the number of runs before it.
 Uses an embedded PostgreSQL in a temporary directory unless --database-url is given.
 Targets (issue 6): warm <= 2 s, cold <= 8 s for 10k events.
 """
@@ -32,34 +35,44 @@ REPO = Path(__file__).resolve().parent.parent
 STAGE_FIELDS = ("load_seconds", "dbt_seconds", "checks_seconds")
 
 
-def write_batch(inbox: Path, name: str, events: int) -> Path:
-    """`events` paid/refunded events over the last ten minutes, plus 5% re-sent copies."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    lines = []
-    for i in range(events):
-        lines.append(
-            json.dumps(
-                {
-                    "event_id": f"{name}-{i}",
-                    "order_id": f"{name}-o{i // 2}",
-                    "event_type": "refunded" if i % 10 == 9 else "paid",
-                    "amount": f"{i % 997}.{i % 100:02d}",
-                    "currency": ("USD", "EUR", "GBP")[i % 3],
-                    "event_time": (now - timedelta(seconds=i % 600)).isoformat(),
-                }
+BATCH_SPAN = timedelta(minutes=5)
+
+
+class Stream:
+    """Consecutive five-minute spans of event time, the last of `batches` ending now."""
+
+    def __init__(self, batches: int) -> None:
+        self._next_start = datetime.now(UTC).replace(microsecond=0) - batches * BATCH_SPAN
+
+    def write_batch(self, inbox: Path, name: str, events: int) -> Path:
+        """`events` paid/refunded events over the next span, plus 5% re-sent copies."""
+        start, self._next_start = self._next_start, self._next_start + BATCH_SPAN
+        step = BATCH_SPAN / events
+        lines = []
+        for i in range(events):
+            lines.append(
+                json.dumps(
+                    {
+                        "event_id": f"{name}-{i}",
+                        "order_id": f"{name}-o{i // 2}",
+                        "event_type": "refunded" if i % 10 == 9 else "paid",
+                        "amount": f"{i % 997}.{i % 100:02d}",
+                        "currency": ("USD", "EUR", "GBP")[i % 3],
+                        "event_time": (start + i * step).isoformat(),
+                    }
+                )
             )
-        )
-    lines += lines[: events // 20]
-    inbox.mkdir(parents=True, exist_ok=True)
-    path = inbox / f"{name}.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        lines += lines[: events // 20]
+        inbox.mkdir(parents=True, exist_ok=True)
+        path = inbox / f"{name}.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
 
-def cold(env: dict[str, str], inbox: Path, events: int, repeat: int) -> list[dict]:
+def cold(env: dict[str, str], inbox: Path, stream: Stream, events: int, repeat: int) -> list[dict]:
     out = []
     for i in range(repeat):
-        write_batch(inbox, f"cold{i}", events)
+        stream.write_batch(inbox, f"cold{i}", events)
         started = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "countonce", "run", "--json"],
@@ -76,13 +89,13 @@ def cold(env: dict[str, str], inbox: Path, events: int, repeat: int) -> list[dic
     return out
 
 
-def warm(settings, params: dict[str, str], events: int, repeat: int) -> list[dict]:
+def warm(settings, params: dict[str, str], stream: Stream, events: int, repeat: int) -> list[dict]:
     warm_up()
-    write_batch(settings.inbox, "prime", events)
+    stream.write_batch(settings.inbox, "prime", events)
     run_batch(settings, params, trigger="schedule")  # parses dbt, opens GX once
     out = []
     for i in range(repeat):
-        write_batch(settings.inbox, f"warm{i}", events)
+        stream.write_batch(settings.inbox, f"warm{i}", events)
         started = time.perf_counter()
         record = run_batch(settings, params, trigger="schedule")
         wall = time.perf_counter() - started
@@ -126,12 +139,17 @@ def main() -> None:
         params = db.connection_params(settings)
         if not args.database_url:
             env["COUNTONCE_DATABASE_URL"] = " ".join(f"{k}={v}" for k, v in params.items())
+        stream = Stream(batches=1 + 2 * args.repeat)
         try:
             print(f"{args.events} events per batch, {args.repeat} batches each")
             figures = {
                 "events_per_batch": args.events,
-                "warm": report("warm", warm(settings, params, args.events, args.repeat), 2.0),
-                "cold": report("cold", cold(env, settings.inbox, args.events, args.repeat), 8.0),
+                "warm": report(
+                    "warm", warm(settings, params, stream, args.events, args.repeat), 2.0
+                ),
+                "cold": report(
+                    "cold", cold(env, settings.inbox, stream, args.events, args.repeat), 8.0
+                ),
             }
             record("pipeline", figures)
         finally:

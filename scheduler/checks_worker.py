@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from countonce import logs
 from countonce.settings import Settings
+from scheduler import collector
 from scheduler.stages import Stage, StageContext, check_figures
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def _prepare(settings: Settings, params: dict[str, str]) -> None:
 
 
 def main() -> None:
+    collector.off_for_one_batch()  # it serves the checks of one `countonce run`
     # Replies get their own copy of stdout; anything a library prints goes to stderr.
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -45,11 +45,13 @@ def run_command(ctx, as_json: bool) -> None:
       3  the database could not be reached
       4  skipped: another run holds the pipeline lock
     """
+    from scheduler import collector
     from scheduler.checks_worker import ChecksWorker
     from scheduler.pipeline import run_batch
     from scheduler.signals import StopOnSignal
     from scheduler.stages import STAGES
 
+    collector.off_for_one_batch()
     stopper = StopOnSignal().install()
     with ChecksWorker(ctx.settings, ctx.params) as checks:
         stages = [checks.stage if stage.name == "checks" else stage for stage in STAGES]
