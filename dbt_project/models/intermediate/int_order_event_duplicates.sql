@@ -18,11 +18,18 @@
     )
 }}
 -- depends_on: {{ ref('stg_shopflow__load_batches') }}
+{#- The columns a copy keeps: the landed record, most of a row's width, stays behind. -#}
+{%- set copy_columns = [
+    'landing_seq', 'order_id', 'event_id', 'event_type', 'event_at', 'event_minute',
+    'amount', 'currency', 'customer_id', 'load_batch_id', 'source_file', 'source_line',
+    'loaded_at',
+] %}
 
 with
 
 landed_copies as (
-    select * from {{ ref('stg_shopflow__order_events') }}
+    select {{ copy_columns | join(', ') }}
+    from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
         and {{ claimed_batch_filter('int_order_event_duplicates') }}
@@ -51,7 +58,8 @@ superseding_events as (
 ),
 
 superseded_copies as (
-    select * from {{ ref('stg_shopflow__order_events') }}
+    select {{ copy_columns | join(', ') }}
+    from {{ ref('stg_shopflow__order_events') }}
     where {{ in_subquery(
         'landing_seq',
         'select superseding_events.superseded_landing_seq from superseding_events'

@@ -20,9 +20,26 @@
 
 with
 
-order_events as (
-    select * from {{ ref('stg_shopflow__order_events') }}
-    where {{ claimed_batch_filter('int_order_events_deduplicated', rescan=true) }}
+-- Only the columns kept: the window below sorts whole rows, and the landed record is most
+-- of a row's width.
+valid_events as (
+    select
+        order_id,
+        event_id,
+        event_type,
+        event_at,
+        event_minute,
+        amount,
+        currency,
+        customer_id,
+        landing_seq,
+        load_batch_id,
+        source_file,
+        loaded_at
+    from {{ ref('stg_shopflow__order_events') }}
+    where
+        reject_reason is null
+        and {{ claimed_batch_filter('int_order_events_deduplicated', rescan=true) }}
 ),
 
 {% if is_incremental() %}
@@ -31,11 +48,6 @@ history as (
     select * from {{ this }}
 ),
 {% endif %}
-
-valid_events as (
-    select * from order_events
-    where reject_reason is null
-),
 
 numbered_copies as (
     select
