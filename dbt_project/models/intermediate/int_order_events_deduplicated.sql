@@ -17,25 +17,17 @@
     )
 }}
 -- depends_on: {{ ref('stg_shopflow__load_batches') }}
+{#- The columns kept. Only these are read from staging: the window below sorts whole rows,
+    and the landed record is most of a row's width. -#}
+{%- set kept_columns = [
+    'order_id', 'event_id', 'event_type', 'event_at', 'event_minute', 'amount', 'currency',
+    'customer_id', 'landing_seq', 'load_batch_id', 'source_file', 'loaded_at',
+] %}
 
 with
 
--- Only the columns kept: the window below sorts whole rows, and the landed record is most
--- of a row's width.
 valid_events as (
-    select
-        order_id,
-        event_id,
-        event_type,
-        event_at,
-        event_minute,
-        amount,
-        currency,
-        customer_id,
-        landing_seq,
-        load_batch_id,
-        source_file,
-        loaded_at
+    select {{ kept_columns | join(', ') }}
     from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
@@ -91,18 +83,7 @@ new_or_earlier as (
 
 final as (
     select
-        order_id,
-        event_id,
-        event_type,
-        event_at,
-        event_minute,
-        amount,
-        currency,
-        customer_id,
-        landing_seq,
-        load_batch_id,
-        source_file,
-        loaded_at,
+        {{ kept_columns | join(', ') }},
         superseded_landing_seq,
         superseded_event_minute,
         {{ dbt.current_timestamp() }} as deduplicated_at,
