@@ -192,7 +192,7 @@ def warm_build(settings: Settings, params: dict[str, str]) -> tuple[DbtOutcome, 
 def settle(bench: dict[str, str]) -> None:
     """Vacuum and analyze what the first build wrote, as autovacuum has long done for a
     history built before: the batch is timed in that steady state, not while autovacuum
-    works through ten million new rows on one of the two cores."""
+    works through the first build's rows on one of the two cores."""
     params = {k: v for k, v in bench.items() if not k.startswith("_")}
     with db.connect(params, autocommit=True) as conn:
         conn.execute("vacuum analyze")
