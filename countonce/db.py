@@ -73,10 +73,38 @@ def _pgserver():
     return pgserver
 
 
+def embedded_shared_buffers_mb(physical_bytes: int) -> int:
+    """A quarter of the machine's memory, PostgreSQL's advice for a dedicated server, within
+    128 MB (its default) and 8 GB. With the default, a history of ten million events no longer
+    fits in PostgreSQL's cache and every late event's old minute is read from disk (the
+    operating system's page cache cannot be relied on: some hosts reclaim it eagerly)."""
+    return max(128, min(8192, physical_bytes // 4 // 2**20))
+
+
 def _embedded_server(settings: Settings, cleanup_mode: str | None = None):
     pgserver = _pgserver()
     settings.home.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(settings.pgdata, cleanup_mode=cleanup_mode)
+    server = pgserver.get_server(settings.pgdata, cleanup_mode=cleanup_mode)
+    _size_embedded_memory(pgserver, server)
+    return server
+
+
+def _size_embedded_memory(pgserver, server) -> None:
+    """Set shared_buffers once per data directory, at its first start (one restart, before
+    anything else uses it); a value set later with ALTER SYSTEM is left alone."""
+    info = server.get_postmaster_info()
+    params = {"host": str(info.socket_dir), "port": str(info.port), "user": EMBEDDED_USER}
+    wanted = embedded_shared_buffers_mb(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    with connect({**params, "dbname": "postgres"}, autocommit=True) as conn:
+        if conn.execute(
+            "select 1 from pg_file_settings"
+            " where name = 'shared_buffers' and sourcefile like '%postgresql.auto.conf'"
+        ).fetchone():
+            return
+        conn.execute(sql.SQL("alter system set shared_buffers = {}").format(f"{wanted}MB"))
+    _pg_ctl(pgserver, server.pgdata, "restart")
+    server.ensure_postgres_running()  # its handle now points at the restarted postmaster
+    log.info("sized the embedded server", extra={"shared_buffers_mb": wanted})
 
 
 def start_embedded(settings: Settings) -> dict[str, str]:
@@ -100,9 +128,13 @@ def stop_embedded(settings: Settings) -> bool:
     info = PostmasterInfo.read_from_pgdata(settings.pgdata)
     if info is None or not info.is_running():
         return False
-    user = "pgserver" if os.geteuid() == 0 else None
-    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.pgdata, user=user)
+    _pg_ctl(pgserver, settings.pgdata, "stop")
     return True
+
+
+def _pg_ctl(pgserver, pgdata, action: str) -> None:
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver's server user under root
+    pgserver.pg_ctl(["-w", "-m", "fast", action], pgdata=pgdata, user=user)
 
 
 def create_database(params: dict[str, str], name: str, template: str | None = None) -> bool:

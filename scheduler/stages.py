@@ -24,10 +24,17 @@ log = logging.getLogger(__name__)
 
 # dbt's own progress lines would interleave with the pipeline's structured log on stdout;
 # the stage's log line and DbtFailed (naming the failing nodes) say what happened. Nothing
-# reads dbt's JSON artifacts, whose writing costs a cold run about 0.4 s. Without
-# --no-populate-cache dbt lists every relation of the project's schemas, and their view
-# dependencies, before the first node (0.1 s); with it, a schema is listed when first needed.
-DBT_BUILD_ARGS = ["--quiet", "--no-use-colors", "--no-write-json", "--no-populate-cache"]
+# reads dbt's JSON artifacts, whose writing costs a cold run about 0.4 s. dbt's log file
+# keeps its info lines (each node's start and result, errors): at debug level it also takes
+# every statement's SQL, written by both threads through one locked handler, about 0.1-0.2 s
+# of a warm build. An analyst's `dbt build` or `countonce dbt` writes it all.
+DBT_BUILD_ARGS = ["--quiet", "--no-use-colors", "--no-write-json", "--log-level-file", "info"]
+# Without --no-populate-cache dbt lists every relation of the project's schemas, and their
+# view dependencies, before the first node (0.1 s); with it, a schema is listed when a node
+# first needs it. Only where no view is rebuilt: a view's materialization renames relations
+# in dbt's cache, and a listing of the same schema by the other thread in between leaves the
+# cache inconsistent ("new key ... already in cache"), which fails the build.
+PER_BATCH_ARGS = ["--selector", "per_batch", "--no-populate-cache"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,9 @@ def build_models(ctx: StageContext) -> dict[str, object]:
     from scheduler.metrics import dedup_metrics
 
     manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    selector = "per_batch" if PARSED_PROJECT.views_current else "pipeline"
+    selection = PER_BATCH_ARGS if PARSED_PROJECT.views_current else ["--selector", "pipeline"]
     PARSED_PROJECT.views_current = False  # until this build succeeds
-    dbt.build(ctx.settings, ctx.params, [*DBT_BUILD_ARGS, "--selector", selector], manifest)
+    dbt.build(ctx.settings, ctx.params, [*DBT_BUILD_ARGS, *selection], manifest)
     PARSED_PROJECT.views_current = manifest is not None
     # dbt keeps the id of its latest invocation in a global; the pipeline lock makes that ours.
     from dbt_common.invocation import get_invocation_id
