@@ -1,6 +1,6 @@
 """The key tests that the per-batch build leaves out (tag key_enforced_by_database) are those
 PostgreSQL enforces: a unique index over exactly the key's columns, each declared not null.
-Views are checked through the table they select from one row per row of."""
+A staging view is checked through the landing table it selects from, row for row."""
 
 from __future__ import annotations
 
