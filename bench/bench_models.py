@@ -146,6 +146,11 @@ values (%(batch)s, %(source_file)s, %(first)s, %(last)s, %(first)s * 120,
 """
 
 
+def server_params(bench: dict[str, str]) -> dict[str, str]:
+    """Connection parameters without the bench's own keys (those starting with "_")."""
+    return {k: v for k, v in bench.items() if not k.startswith("_")}
+
+
 def land(
     conn,
     *,
@@ -211,7 +216,7 @@ def prepare(params: dict[str, str], size: int) -> dict[str, str]:
 def land_batch(bench: dict[str, str], size: int, batch_size: int) -> int:
     """batch_size new events: most in the last minutes, 1% late (anywhere in history), 1%
     copies of keys already landed."""
-    params = {k: v for k, v in bench.items() if not k.startswith("_")}
+    params = server_params(bench)
     with db.connect(params, autocommit=True) as conn:
         return land(
             conn,
@@ -230,7 +235,7 @@ def land_batch(bench: dict[str, str], size: int, batch_size: int) -> int:
 
 def handwritten_seconds(bench: dict[str, str], batch: int) -> float:
     """Time HANDWRITTEN_STEP on a landed batch, then roll it back for the models to process."""
-    params = {k: v for k, v in bench.items() if not k.startswith("_")}
+    params = server_params(bench)
     with db.connect(params) as conn:
         started = time.monotonic()
         for statement in HANDWRITTEN_STEP:
@@ -258,7 +263,7 @@ def log_node_times(label: str, outcome: DbtOutcome) -> None:
 
 
 def dbt_run(settings: Settings, params: dict[str, str], *args: str, **extra_vars) -> DbtOutcome:
-    clean = {k: v for k, v in params.items() if not k.startswith("_")}
+    clean = server_params(params)
     collector.keep_long_lived()  # as the scheduler does: no full collection of older runs
     outcome = invoke(settings, clean, ["run", *args], extra_vars=extra_vars or None)
     if not outcome.success:
@@ -268,7 +273,7 @@ def dbt_run(settings: Settings, params: dict[str, str], *args: str, **extra_vars
 
 def warm_build(settings: Settings, params: dict[str, str]) -> tuple[DbtOutcome, float]:
     """`dbt build` of the pipeline with a manifest parsed beforehand; its wall time."""
-    clean = {k: v for k, v in params.items() if not k.startswith("_")}
+    clean = server_params(params)
     parsed = invoke(settings, clean, ["parse", "--quiet"])
     collector.keep_long_lived()
     started = time.monotonic()
@@ -288,7 +293,7 @@ def settle(bench: dict[str, str]) -> None:
     through a small ring of buffers). The batches are timed in that steady state, not while
     autovacuum works through the first build's rows or while each late event's old minute
     is first read from disk."""
-    params = {k: v for k, v in bench.items() if not k.startswith("_")}
+    params = server_params(bench)
     with db.connect(params, autocommit=True) as conn:
         conn.execute("vacuum analyze")
         conn.execute("set enable_seqscan = off")  # sequential scans bypass the cache
@@ -301,7 +306,7 @@ def settle(bench: dict[str, str]) -> None:
 def bench_project(
     settings: Settings, landed: dict[str, str], size: int, batch_size: int, repeat: int
 ) -> dict:
-    server = {k: v for k, v in landed.items() if not k.startswith("_") and k != "dbname"}
+    server = {k: v for k, v in server_params(landed).items() if k != "dbname"}
     db.drop_database(server, BENCH_DATABASE)
     db.create_database(server, BENCH_DATABASE, template=LANDED_DATABASE)
     bench = {**landed, "dbname": BENCH_DATABASE}
