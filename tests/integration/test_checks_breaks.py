@@ -226,8 +226,10 @@ BREAKS: dict[str, tuple[list[str], list[str], set[str]]] = {
     ),
     "null_key_in_deduplicated": (
         [
+            "alter table intermediate.int_order_events_deduplicated"
+            " alter column event_id drop not null",
             "update intermediate.int_order_events_deduplicated set event_id = null"
-            " where order_id = 'o-1002' and event_type = 'created'"
+            " where order_id = 'o-1002' and event_type = 'created'",
         ],
         [
             "update intermediate.int_order_events_deduplicated set event_id = 'evt-a01'"
@@ -389,6 +391,9 @@ def test_schema_creation_is_idempotent(built):
 def test_counts_every_unexpected_row_and_keeps_the_first_twenty(built):
     settings, params, conn = built
     drop_unique_index(conn, "intermediate.int_order_events_deduplicated")
+    conn.execute(
+        "alter table intermediate.int_order_events_deduplicated alter column event_id drop not null"
+    )
     conn.execute(
         "insert into intermediate.int_order_events_deduplicated"
         " select d.* from intermediate.int_order_events_deduplicated as d"

@@ -1,12 +1,13 @@
-"""The key tests that the per-batch build leaves out (tag key_enforced_by_database) are those
-PostgreSQL enforces: a unique index over exactly the key's columns, each declared not null.
-A staging view is checked through the landing table it selects from, row for row."""
+"""The tests that the per-batch build leaves out (tag enforced_by_database) are those
+PostgreSQL enforces: for a key, a unique index over exactly its columns, each declared not
+null; for a not_null test, the column declared not null. A staging view is checked through
+the landing table it selects from, row for row."""
 
 from __future__ import annotations
 
 from test_models_support import dbt, event, land
 
-TAG = "key_enforced_by_database"
+TAG = "enforced_by_database"
 # A staging view is one row per row of its landing table.
 VIEW_OVER = {
     "stg_shopflow__order_events": ("raw", "order_events"),
@@ -14,9 +15,9 @@ VIEW_OVER = {
 }
 
 
-def enforced_keys(manifest) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(schema, table, key columns) of every tagged key test."""
-    keys = []
+def enforced_tests(manifest) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(test name, schema, table, columns) of every tagged test."""
+    found = []
     for node in manifest.nodes.values():
         if node.resource_type != "test" or TAG not in node.tags:
             continue
@@ -25,36 +26,45 @@ def enforced_keys(manifest) -> list[tuple[str, str, tuple[str, ...]]]:
         (tested,) = node.depends_on.nodes
         target = manifest.nodes.get(tested) or manifest.sources[tested]
         if target.resource_type == "source":
-            keys.append((target.schema, target.identifier, columns))
+            table = (target.schema, target.identifier)
         elif target.config.materialized == "view":
-            keys.append((*VIEW_OVER[target.name], columns))
+            table = VIEW_OVER[target.name]
         else:
-            keys.append((target.schema, target.alias, columns))
-    return keys
+            table = (target.schema, target.alias)
+        found.append((node.test_metadata.name, *table, columns))
+    return found
 
 
-def test_every_key_test_left_out_per_batch_is_enforced_by_the_database(
-    settings, database, migrated
-):
+def test_every_test_left_out_per_batch_is_enforced_by_the_database(settings, database, migrated):
     land(migrated, [event("e1")])
     dbt(settings, database)
     manifest = dbt(settings, database, "parse").result.result
-    keys = enforced_keys(manifest)
-    assert {table for _, table, _ in keys} >= {
-        "order_events",
-        "load_batches",
-        "int_load_batches_processed",
-        "fact_revenue_1m",
+    tests = enforced_tests(manifest)
+    assert {(name, table) for name, _, table, _ in tests} >= {
+        ("primary_key", "order_events"),
+        ("primary_key", "load_batches"),
+        ("primary_key", "int_load_batches_processed"),
+        ("primary_key", "int_order_events_deduplicated"),
+        ("primary_key", "int_order_event_duplicates"),
+        ("primary_key", "int_order_events_rejected"),
+        ("not_null", "int_order_events_rejected"),
+        ("primary_key", "fact_revenue_1m"),
+        ("primary_key", "recon_revenue_1m"),
+        ("primary_key", "recon_conservation_by_batch"),
+        ("primary_key", "recon_dedup_run_metrics"),
     }
-    for schema, table, columns in keys:
-        unique_indexes = migrated.execute(
-            "select array(select a.attname from unnest(i.indkey) as k(attnum)"
-            "   join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum)"
-            " from pg_index as i where i.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass"
-            " and i.indisunique and i.indpred is null",
-            (schema, table),
-        ).fetchall()
-        assert sorted(columns) in [sorted(cols) for (cols,) in unique_indexes], (table, columns)
+    for name, schema, table, columns in tests:
+        assert name in ("primary_key", "not_null"), name
+        if name == "primary_key":
+            unique_indexes = migrated.execute(
+                "select array(select a.attname from unnest(i.indkey) as k(attnum)"
+                "   join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum)"
+                " from pg_index as i"
+                " where i.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass"
+                " and i.indisunique and i.indpred is null",
+                (schema, table),
+            ).fetchall()
+            assert sorted(columns) in [sorted(c) for (c,) in unique_indexes], (table, columns)
         nullable = migrated.execute(
             "select attname from pg_attribute"
             " where attrelid = format('%%I.%%I', %s::text, %s::text)::regclass"

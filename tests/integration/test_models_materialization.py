@@ -1,6 +1,7 @@
 """The incremental materialization's per-batch path (macros/materializations) keeps dbt's
-semantics where it counts: a model whose columns changed since its table was built fails with
-dbt's schema-change error and writes nothing. (The full-refresh tests show its rows equal
+semantics where it counts: a model whose columns no longer match its contract fails with dbt's
+contract error, one whose columns changed since its table was built fails with dbt's
+schema-change error, and neither writes anything. (The full-refresh tests show its rows equal
 dbt's own path's.)"""
 
 from __future__ import annotations
@@ -40,16 +41,30 @@ def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
 
     failed = dbt(settings, database, expect_success=False)
 
-    assert not failed.success
+    assert any(
+        "int_order_events_rejected" in f and "contract" in f and "added_column" in f
+        for f in failed.failures
+    ), failed.failures
+    assert rejected_rows(conn) == 0
+
+    contract = project / "models/intermediate/_intermediate__models.yml"
+    contract.write_text(
+        contract.read_text()
+        + "      - name: added_column\n        description: Added.\n        data_type: integer\n"
+    )
+    failed = dbt(settings, database, expect_success=False)
+
     assert any("int_order_events_rejected" in f and "out of sync" in f for f in failed.failures), (
         failed.failures
     )
-    assert conn.execute(
-        "select count(*) from intermediate.int_order_events_rejected"
-    ).fetchone() == (0,)
+    assert rejected_rows(conn) == 0
 
     dbt(settings, database, "build", "--full-refresh")
     assert conn.execute(
         "select reject_reason, added_column from intermediate.int_order_events_rejected"
     ).fetchall() == [("amount_not_numeric", 1)]
     assert [row[0] for row in fact(conn).values()] == [Decimal("16.00")]
+
+
+def rejected_rows(conn) -> int:
+    return conn.execute("select count(*) from intermediate.int_order_events_rejected").fetchone()[0]

@@ -25,15 +25,41 @@
     'loaded_at',
 ] %}
 
+{%- set not_kept_in_claimed_batches -%}
+select landed.landing_seq
+from {{ source('shopflow', 'order_events') }} as landed
+where
+    {{ in_subquery(
+        'landed.load_batch_id', claimed_load_batches('int_order_event_duplicates')
+    ) }}
+    and not exists (
+        select 1 as is_kept
+        from {{ ref('int_order_events_deduplicated') }} as kept
+        where kept.landing_seq = landed.landing_seq
+    )
+{%- endset %}
+
 with
 
+{% if is_incremental() %}
+
+-- The rows of this run's batches that the history did not keep, found by landing_seq
+-- before any JSON is read: the contract is evaluated for those rows, not the whole batch.
 landed_copies as (
     select {{ copy_columns | join(', ') }}
     from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
-        and {{ claimed_batch_filter('int_order_event_duplicates') }}
+        and {{ in_subquery('landing_seq', not_kept_in_claimed_batches) }}
 ),
+{% else %}
+
+landed_copies as (
+    select {{ copy_columns | join(', ') }}
+    from {{ ref('stg_shopflow__order_events') }}
+    where reject_reason is null
+),
+{% endif %}
 
 kept_events as (
     select * from {{ ref('int_order_events_deduplicated') }}

@@ -10,6 +10,7 @@
         pre_hook="{{ claim_load_batches('int_order_events_deduplicated') }}",
         indexes=[
             {'columns': ['order_id', 'event_id'], 'unique': True},
+            {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
             {'columns': ['event_minute']},
             {'columns': ['invocation_id']},

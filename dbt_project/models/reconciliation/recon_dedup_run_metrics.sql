@@ -4,6 +4,7 @@
         materialized='incremental',
         unique_key='invocation_id',
         incremental_strategy='delete+insert',
+        indexes=[{'columns': ['invocation_id'], 'unique': True}],
     )
 }}
 

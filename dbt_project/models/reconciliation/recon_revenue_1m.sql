@@ -15,12 +15,23 @@
     mismatch, not a blind spot.
 
     The first build and a full refresh touch every minute, so they reconcile in full mode:
-    the same comparison without the per-minute window. -#}
+    the same comparison without the per-minute window.
+
+    The table holds the latest run's comparison only. It is incremental so that a run goes
+    through the per-batch materialization: the pre-hook deletes the previous run's rows in
+    the transaction that inserts this run's, one statement each instead of a new table, its
+    index and two renames. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['minute', 'currency'],
+        incremental_strategy='delete+insert',
+        pre_hook="{% if is_incremental() %}delete from {{ this }}{% endif %}",
+        indexes=[{'columns': ['minute', 'currency'], 'unique': True}],
+    )
+}}
 {%- set full = var('recon_full') | string | lower in ['true', '1', 'yes']
-    or flags.FULL_REFRESH
-    or (execute and adapter.get_relation(
-        database=this.database, schema=this.schema, identifier=this.identifier
-    ) is none) %}
+    or not is_incremental() %}
 {%- set copy_columns -%}
 landed.landing_seq,
         nullif({{ json_text('landed.record', 'order_id') }}, '') as order_id,
@@ -141,14 +152,14 @@ landing_revenue as (
     select
         event_minute as minute,
         currency,
-        sum(
+        cast(sum(
             case when event_type = 'paid' then cast(amount_text as {{ type_money() }}) else 0 end
-        ) as gross_paid_amount,
-        sum(
+        ) as {{ type_money_sum() }}) as gross_paid_amount,
+        cast(sum(
             case
                 when event_type = 'refunded' then cast(amount_text as {{ type_money() }}) else 0
             end
-        ) as refunded_amount,
+        ) as {{ type_money_sum() }}) as refunded_amount,
         sum(case when event_type = 'paid' then 1 else 0 end) as paid_event_count,
         sum(case when event_type = 'refunded' then 1 else 0 end) as refund_event_count
     from numbered_copies
@@ -166,8 +177,10 @@ compared as (
         coalesce(fact_rows.minute, landing_revenue.minute) as minute,
         coalesce(fact_rows.currency, landing_revenue.currency) as currency,
         fact_rows.net_amount as fact_net_amount,
-        landing_revenue.gross_paid_amount - landing_revenue.refunded_amount
-            as landing_net_amount,
+        cast(
+            landing_revenue.gross_paid_amount - landing_revenue.refunded_amount
+            as {{ type_money_sum() }}
+        ) as landing_net_amount,
         fact_rows.gross_paid_amount as fact_gross_paid_amount,
         landing_revenue.gross_paid_amount as landing_gross_paid_amount,
         fact_rows.refunded_amount as fact_refunded_amount,

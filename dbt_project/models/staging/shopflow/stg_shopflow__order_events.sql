@@ -98,10 +98,10 @@ final as (
         event_minute,
         -- Its own test, not reject_reason: a consumer filtering on reject_reason would
         -- otherwise evaluate the whole validation twice per row.
-        case
-            when {{ matches_regex('amount_text', valid_amount) }}
-                then cast(amount_text as {{ type_money() }})
-        end as amount,
+        cast(
+            case when {{ matches_regex('amount_text', valid_amount) }} then amount_text end
+            as {{ type_money() }}
+        ) as amount,
         currency,
         customer_id,
         reject_reason,
