@@ -66,5 +66,53 @@ def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
     assert [row[0] for row in fact(conn).values()] == [Decimal("16.00")]
 
 
+def test_a_contract_is_checked_by_every_build_and_per_batch_when_the_columns_change(
+    settings, database, migrated, tmp_path
+):
+    conn = migrated
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    settings = dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project)
+    land(conn, [event("e1", amount="10.00")])
+    dbt(settings, database)
+
+    contract = project / "models/intermediate/_intermediate__models.yml"
+    declared = "      - name: source_line\n        description: Source line of the row.\n"
+    text = contract.read_text()
+    assert text.count(declared + "        data_type: bigint\n") == 1
+    contract.write_text(
+        text.replace(
+            declared + "        data_type: bigint\n", declared + "        data_type: date\n"
+        )
+    )
+    land(conn, [event("e2", amount="abc")])
+
+    # per_batch: the project is the one the last build checked, as far as the rows' columns
+    # tell; the next full build checks the contract again and fails.
+    dbt(settings, database, "build", "--selector", "per_batch")
+    failed = dbt(settings, database, expect_success=False)
+    assert any(
+        "int_order_events_rejected" in f and "contract" in f and "source_line" in f
+        for f in failed.failures
+    ), failed.failures
+
+    contract.write_text(text)
+    rejected_model = project / "models/intermediate/int_order_events_rejected.sql"
+    rejected_model.write_text(
+        rejected_model.read_text().replace(
+            "select * from final", "select *, 1 as added_column from final"
+        )
+    )
+    land(conn, [event("e3", amount="abc")])
+    failed = dbt(settings, database, "build", "--selector", "per_batch", expect_success=False)
+    assert any(
+        "int_order_events_rejected" in f and "contract" in f and "added_column" in f
+        for f in failed.failures
+    ), failed.failures
+    assert rejected_rows(conn) == 1
+
+
 def rejected_rows(conn) -> int:
     return conn.execute("select count(*) from intermediate.int_order_events_rejected").fetchone()[0]

@@ -25,26 +25,29 @@
     'loaded_at',
 ] %}
 
+{#- A kept copy carries its own landing batch, so the copies of this run's batches that the
+    history did not keep are their rows less the history's rows of the same batches: two
+    lookups by load_batch_id, whatever the size of the history. -#}
 {%- set not_kept_in_claimed_batches -%}
 select landed.landing_seq
 from {{ source('shopflow', 'order_events') }} as landed
-where
-    {{ in_subquery(
-        'landed.load_batch_id', claimed_load_batches('int_order_event_duplicates')
-    ) }}
-    and not exists (
-        select 1 as is_kept
-        from {{ ref('int_order_events_deduplicated') }} as kept
-        where kept.landing_seq = landed.landing_seq
-    )
+where {{ in_subquery(
+    'landed.load_batch_id', claimed_load_batches('int_order_event_duplicates')
+) }}
+except
+select kept.landing_seq
+from {{ ref('int_order_events_deduplicated') }} as kept
+where {{ in_subquery(
+    'kept.load_batch_id', claimed_load_batches('int_order_event_duplicates')
+) }}
 {%- endset %}
 
 with
 
 {% if is_incremental() %}
 
--- The rows of this run's batches that the history did not keep, found by landing_seq
--- before any JSON is read: the contract is evaluated for those rows, not the whole batch.
+-- The rows of this run's batches that the history did not keep, found before any JSON is
+-- read: the contract is evaluated for those rows, not the whole batch.
 landed_copies as (
     select {{ copy_columns | join(', ') }}
     from {{ ref('stg_shopflow__order_events') }}
