@@ -39,8 +39,7 @@ URL_VARIABLE = "COUNTONCE_GX_CONNECTION_STRING"
 MAX_OFFENDING_ROWS = 20
 # The outcome the Data Docs in a folder show, written with them.
 OUTCOME_FILE = ".countonce-outcome.json"
-# Unexpected rows and the count come from the expectation itself (gx_rows); SUMMARY keeps the
-# compound-uniqueness check from also listing every duplicated key.
+# Unexpected rows and the count come from the expectation itself (gx_rows).
 RESULT_FORMAT = {"result_format": "SUMMARY"}
 
 _cache: dict[tuple[str, str], Checkpoint] = {}
@@ -119,7 +118,7 @@ class Checkpoint:
             batch = batches[suite.asset.name]
             gx_suite = self.context.suites.add(gx.ExpectationSuite(name=suite.name))
             for check in suite.checks:
-                gx_suite.add_expectation(_expectation(gx, suite, check))
+                gx_suite.add_expectation(_expectation(suite, check))
                 self._checks[check.name] = (suite, check)
             self.definitions.append(
                 self.context.validation_definitions.add(
@@ -222,18 +221,14 @@ def _signature(results: list[RawResult]) -> list[list[Any]]:
     return [[r.check.name, r.success, r.error is not None] for r in results]
 
 
-def _expectation(gx, suite: Suite, check: Check):
-    common = {
-        "description": check.description,
-        "meta": {"check": check.name, "suite": suite.name, "severity": suite.severity},
-    }
-    if check.unique_columns:
-        return gx.expectations.ExpectCompoundColumnsToBeUnique(
-            column_list=list(check.unique_columns), **common
-        )
+def _expectation(suite: Suite, check: Check):
     from expectations.gx_rows import ExpectNoUnexpectedRows
 
-    return ExpectNoUnexpectedRows(unexpected_rows_query=check.sql, **common)
+    return ExpectNoUnexpectedRows(
+        unexpected_rows_query=check.sql,
+        description=check.description,
+        meta={"check": check.name, "suite": suite.name, "severity": suite.severity},
+    )
 
 
 def _raw_result(suite: Suite, check: Check, result) -> RawResult:
@@ -242,12 +237,8 @@ def _raw_result(suite: Suite, check: Check, result) -> RawResult:
     info = result.exception_info or {}
     if info.get("raised_exception"):
         error = str(info.get("exception_message") or "the check raised an exception")
-    if check.unique_columns:
-        observed = body.get("unexpected_count")
-        rows = body.get("partial_unexpected_list") or []
-    else:
-        observed = body.get("observed_value")
-        rows = (body.get("details") or {}).get("unexpected_rows") or []
+    observed = body.get("observed_value")
+    rows = (body.get("details") or {}).get("unexpected_rows") or []
     if error is not None:
         observed = {"error": error}
     return RawResult(

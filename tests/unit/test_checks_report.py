@@ -57,7 +57,7 @@ def test_every_check_has_a_unique_name_and_reads_its_batch():
     assert {suite.severity for suite in SUITES} == {CRITICAL, WARNING}
     for suite in SUITES:
         for check in suite.checks:
-            assert check.unique_columns or "{batch}" in (check.sql or ""), check.name
+            assert "{batch}" in check.sql, check.name
 
 
 def test_socket_host_goes_into_the_query_string_and_tcp_host_into_the_netloc():
