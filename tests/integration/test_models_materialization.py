@@ -19,11 +19,7 @@ def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
     settings, database, migrated, tmp_path
 ):
     conn = migrated
-    project = tmp_path / "dbt_project"
-    shutil.copytree(
-        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
-    )
-    settings = dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project)
+    settings, project = copied_project(settings, tmp_path)
     land(conn, [event("e1", amount="10.00")])
     dbt(settings, database)
     land(conn, [event("e2", amount="5.00")])
@@ -70,11 +66,7 @@ def test_a_contract_is_checked_by_every_build_and_per_batch_when_the_columns_cha
     settings, database, migrated, tmp_path
 ):
     conn = migrated
-    project = tmp_path / "dbt_project"
-    shutil.copytree(
-        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
-    )
-    settings = dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project)
+    settings, project = copied_project(settings, tmp_path)
     land(conn, [event("e1", amount="10.00")])
     dbt(settings, database)
 
@@ -112,6 +104,15 @@ def test_a_contract_is_checked_by_every_build_and_per_batch_when_the_columns_cha
         for f in failed.failures
     ), failed.failures
     assert rejected_rows(conn) == 1
+
+
+def copied_project(settings, tmp_path):
+    """Settings that build a copy of the dbt project, which the test may edit."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    return dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project), project
 
 
 def rejected_rows(conn) -> int:
