@@ -39,7 +39,7 @@ URL_VARIABLE = "COUNTONCE_GX_CONNECTION_STRING"
 MAX_OFFENDING_ROWS = 20
 # The outcome the Data Docs in a folder show, written with them.
 OUTCOME_FILE = ".countonce-outcome.json"
-# Unexpected rows and the count come from the expectation itself (gx_rows).
+# The expectation's own result (the count and the first unexpected rows: gx_rows) in full.
 RESULT_FORMAT = {"result_format": "SUMMARY"}
 
 _cache: dict[tuple[str, str], Checkpoint] = {}

@@ -10,18 +10,31 @@ import dataclasses
 import shutil
 from decimal import Decimal
 
+import pytest
 from test_models_support import dbt, event, fact, land, last_run_metrics
 
 from countonce.settings import PROJECT_ROOT
 
 
+@pytest.fixture
+def built_copy(settings, database, migrated, tmp_path):
+    """(settings, project): a copy of the dbt project, which the test may edit, built once
+    over one landed event."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    settings = dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project)
+    land(migrated, [event("e1", amount="10.00")])
+    dbt(settings, database)
+    return settings, project
+
+
 def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
-    settings, database, migrated, tmp_path
+    built_copy, database, migrated
 ):
     conn = migrated
-    settings, project = copied_project(settings, tmp_path)
-    land(conn, [event("e1", amount="10.00")])
-    dbt(settings, database)
+    settings, project = built_copy
     land(conn, [event("e2", amount="5.00")])
     dbt(settings, database)
     assert last_run_metrics(conn)["rows_kept"] == 1
@@ -63,12 +76,10 @@ def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
 
 
 def test_a_contract_is_checked_by_every_build_and_per_batch_when_the_columns_change(
-    settings, database, migrated, tmp_path
+    built_copy, database, migrated
 ):
     conn = migrated
-    settings, project = copied_project(settings, tmp_path)
-    land(conn, [event("e1", amount="10.00")])
-    dbt(settings, database)
+    settings, project = built_copy
 
     contract = project / "models/intermediate/_intermediate__models.yml"
     declared = "      - name: source_line\n        description: Source line of the row.\n"
@@ -104,15 +115,6 @@ def test_a_contract_is_checked_by_every_build_and_per_batch_when_the_columns_cha
         for f in failed.failures
     ), failed.failures
     assert rejected_rows(conn) == 1
-
-
-def copied_project(settings, tmp_path):
-    """Settings that build a copy of the dbt project, which the test may edit."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(
-        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
-    )
-    return dataclasses.replace(settings, home=tmp_path / "home", dbt_project_dir=project), project
 
 
 def rejected_rows(conn) -> int:
