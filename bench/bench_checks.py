@@ -26,7 +26,7 @@ from countonce import db, dbt
 from countonce.settings import load_settings
 from expectations import scope as scopes
 from expectations.checks import run_checks
-from ingest.migrate import migrate
+from countonce.migrate import migrate
 
 CHUNK_ROWS = 100_000
 

@@ -29,7 +29,7 @@ from countonce import db
 from countonce.settings import libpq_variables, load_settings
 from ingest.chunk import copy_escape
 from ingest.event_minute import utc_minute
-from ingest.migrate import migrate
+from countonce.migrate import migrate
 
 REPO = Path(__file__).resolve().parent.parent
 

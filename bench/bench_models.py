@@ -30,7 +30,7 @@ from bench.results import record
 from countonce import db, logs
 from countonce.dbt import DbtOutcome, invoke
 from countonce.settings import Settings, load_settings
-from ingest.migrate import migrate
+from countonce.migrate import migrate
 from scheduler import collector
 
 log = logging.getLogger(__name__)

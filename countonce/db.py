@@ -8,6 +8,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -25,11 +26,20 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL cannot be reached; the message says what to do."""
 
 
+def params_from_dsn(dsn: str) -> dict[str, str]:
+    """Connection parameters of a libpq connection string or postgresql:// URL."""
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as exc:
+        raise DatabaseUnavailable(f"not a connection string or URL: {dsn!r} ({exc})") from None
+    return _with_defaults(params)
+
+
 def connection_params(settings: Settings) -> dict[str, str]:
     """Resolve where the database is, starting the embedded server when nothing is configured."""
     if settings.database_url:
-        params = {k: str(v) for k, v in conninfo_to_dict(settings.database_url).items()}
-    elif settings.libpq:
+        return params_from_dsn(settings.database_url)
+    if settings.libpq:
         keys = {
             "PGHOST": "host",
             "PGPORT": "port",
@@ -37,9 +47,11 @@ def connection_params(settings: Settings) -> dict[str, str]:
             "PGPASSWORD": "password",
             "PGDATABASE": "dbname",
         }
-        params = {keys[name]: value for name, value in settings.libpq.items()}
-    else:
-        return start_embedded(settings)
+        return _with_defaults({keys[name]: value for name, value in settings.libpq.items()})
+    return start_embedded(settings)
+
+
+def _with_defaults(params: dict[str, str]) -> dict[str, str]:
     params.setdefault("host", "localhost")
     params.setdefault("port", "5432")
     params.setdefault("user", getpass.getuser())
@@ -81,7 +93,7 @@ def embedded_shared_buffers_mb(physical_bytes: int) -> int:
     return max(128, min(8192, physical_bytes // 4 // 2**20))
 
 
-def _embedded_server(settings: Settings, cleanup_mode: str | None = None):
+def embedded_server(settings: Settings, cleanup_mode: str | None = None):
     pgserver = _pgserver()
     settings.home.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(settings.pgdata, cleanup_mode=cleanup_mode)
@@ -109,7 +121,7 @@ def _size_embedded_memory(pgserver, server) -> None:
 
 def start_embedded(settings: Settings) -> dict[str, str]:
     """Start (or find running) the embedded PostgreSQL under settings.home; return its params."""
-    info = _embedded_server(settings).get_postmaster_info()
+    info = embedded_server(settings).get_postmaster_info()
     params = {
         "host": str(info.socket_dir),
         "port": str(info.port),
@@ -118,6 +130,13 @@ def start_embedded(settings: Settings) -> dict[str, str]:
     }
     create_database(params, EMBEDDED_DATABASE)
     return params
+
+
+def psql_path() -> str:
+    """The psql that comes with the embedded server's binaries (any PostgreSQL ≥ 15 speaks
+    its protocol)."""
+    pgserver = _pgserver()
+    return str(Path(pgserver.pg_config(["--bindir"]).strip()) / "psql")
 
 
 def stop_embedded(settings: Settings) -> bool:

@@ -23,14 +23,6 @@ class DbtOutcome:
     failures: list[str]
 
 
-def dbt_vars(settings: Settings) -> dict[str, object]:
-    return {
-        "lookback_minutes": settings.lookback_minutes,
-        "rescan_minutes": settings.rescan_minutes,
-        "future_margin_minutes": settings.future_margin_minutes,
-    }
-
-
 def target_dir(settings: Settings) -> Path:
     """Where dbt writes its artifacts (manifest, run results, docs)."""
     return settings.home / "dbt" / "target"
@@ -43,15 +35,18 @@ def invoke(
     manifest: object | None = None,
     *,
     extra_vars: dict[str, object] | None = None,
+    application_name: str | None = None,
 ) -> DbtOutcome:
     """Run one dbt command (e.g. ["build"]) in this process; never raises on dbt failure.
 
     manifest: a Manifest parsed earlier in this process (`parse`'s result), to skip parsing.
-    extra_vars: added to the project vars, e.g. {"recon_full": True}.
+    extra_vars: dbt vars for this invocation, e.g. {"bench_naive": True}.
+    application_name: what dbt's connections call themselves (PGAPPNAME, which the profile
+    reads), so that a batch run can find and cancel its own statements.
     """
     from dbt.cli.main import dbtRunner
 
-    export_libpq(params)
+    export_libpq(params, application_name)
     project = str(settings.dbt_project_dir)
     full = [
         *args,
@@ -63,9 +58,9 @@ def invoke(
         str(target_dir(settings)),
         "--log-path",
         str(settings.home / "dbt" / "logs"),
-        "--vars",
-        json.dumps({**dbt_vars(settings), **(extra_vars or {})}),
     ]
+    if extra_vars:
+        full += ["--vars", json.dumps(extra_vars)]
     if args and args[0] in {"deps", "clean", "debug", "init"}:
         full = full[: len(args) + 4]
     result = dbtRunner(manifest=manifest).invoke(full)
@@ -94,8 +89,16 @@ def build(
     manifest: object | None = None,
     *,
     extra_vars: dict[str, object] | None = None,
+    application_name: str | None = None,
 ) -> DbtOutcome:
-    outcome = invoke(settings, params, ["build", *(extra or [])], manifest, extra_vars=extra_vars)
+    outcome = invoke(
+        settings,
+        params,
+        ["build", *(extra or [])],
+        manifest,
+        extra_vars=extra_vars,
+        application_name=application_name,
+    )
     if not outcome.success:
         raise DbtFailed("dbt build failed: " + "; ".join(outcome.failures or ["see dbt logs"]))
     return outcome

@@ -3,8 +3,8 @@
 `countonce db roles` runs this as the database's owner (or a superuser); it is idempotent.
 
 - countonce_loader: appends to the landing table, its rejects and the batch ledger, and
-  maintains raw.source_offsets. It cannot read the landing rows back, touch any model, or
-  run DDL.
+  maintains raw.source_offsets; it reads the migrations' version (ops.schema_migrations).
+  It cannot read the landing rows back, touch any model, or run DDL.
 - countonce_transformer: owns (and may create) the schemas of the dbt models, of the
   data-quality results (dq) and of the run ledger (ops); reads raw but cannot write it.
   A login that runs whole batches (`countonce run`) is granted both roles by the operator:
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from countonce import locks
+from countonce.relations import SCHEMA_MIGRATIONS
 from countonce.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,6 @@ TRANSFORMER_SCHEMAS = (
 )
 ANALYST_SCHEMAS = ("analytics", "dq", "ops")
 
-_LOCK_KEY = 0x636F726F6C6573  # roles are shared by every database of the server
-
 
 @dataclass(frozen=True)
 class RolesReport:
@@ -73,8 +73,9 @@ class RolesReport:
 
 def ensure_roles(settings: Settings, params: dict[str, str]) -> RolesReport:
     """Create or update the three roles and their privileges in the configured database."""
-    from countonce import db
     from ingest.migrate import migrate
+
+    from countonce import db
 
     passwords = {
         LOADER: settings.loader_password,
@@ -84,7 +85,7 @@ def ensure_roles(settings: Settings, params: dict[str, str]) -> RolesReport:
     with db.connect(params, autocommit=True) as conn:
         migrate(conn)  # the landing schema exists, owned by the administrator
         with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            locks.xact_lock(conn, locks.Lock.ROLES)
             created = [role for role in passwords if _create_role(conn, role)]
             for role, password in passwords.items():
                 if password:
@@ -130,6 +131,11 @@ def _grant_loader(conn: psycopg.Connection) -> None:
         sql.SQL("grant usage on sequence {} to {}").format(
             sql.Identifier(LANDING_SCHEMA, BATCH_SEQUENCE), sql.Identifier(LOADER)
         )
+    )
+    # Every loader reads the migrations' version to know there is nothing to apply.
+    _run(conn, "grant usage on schema {s} to {r}", s=SCHEMA_MIGRATIONS.schema, r=LOADER)
+    conn.execute(
+        sql.SQL("grant select on {} to {}").format(SCHEMA_MIGRATIONS.ident, sql.Identifier(LOADER))
     )
 
 

@@ -1,20 +1,27 @@
-"""Every setting of countonce, read from the environment in this one place."""
+"""Every setting of the Python side of countonce, read from the environment in this one place.
+
+Each setting has its default here and nowhere else. The data rules' parameters (the lookback
+of late duplicates, the future margin of event times, the landing-age bound) are dbt vars,
+with their defaults in dbt_project/dbt_project.yml, so an analyst's `dbt build` applies the
+same values as the scheduler; dbt reads their COUNTONCE_* variables itself.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 LIBPQ_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+# libpq's (and so dbt-postgres's) application_name: how a run finds its own backends.
+APPLICATION_NAME_VARIABLE = "PGAPPNAME"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _whole(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
@@ -23,10 +30,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         ) from None
 
 
-def _decimal(env: dict[str, str], name: str, default: Decimal) -> Decimal:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _decimal(name: str, raw: str) -> Decimal:
     try:
         return Decimal(raw)
     except InvalidOperation:
@@ -35,31 +39,66 @@ def _decimal(env: dict[str, str], name: str, default: Decimal) -> Decimal:
         ) from None
 
 
+def _flag(name: str, raw: str) -> bool:
+    return raw.lower() in ("1", "true", "yes")
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _env(name: str, parse: Callable[[str, str], object] = _text) -> dict[str, object]:
+    """Field metadata: the variable a setting is read from, and how its text is parsed."""
+    return {"env": name, "parse": parse}
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None
-    libpq: dict[str, str]
-    home: Path
-    inbox: Path
-    dbt_project_dir: Path
-    fail_at: str | None
-    max_line_bytes: int
-    reject_text_bytes: int
-    copy_chunk_rows: int
-    lookback_minutes: int
-    rescan_minutes: int
-    future_margin_minutes: int
-    schedule_every_seconds: int | None
-    schedule_cron: str | None
-    log_json: bool
-    # A growing file's unterminated last line is read only once the file has been this quiet.
-    settle_seconds: int = 5
-    dq_max_reject_rate: Decimal = Decimal("0.05")
-    dq_max_landing_age_minutes: int = 1440
+    database_url: str | None = field(default=None, metadata=_env("COUNTONCE_DATABASE_URL"))
+    libpq: dict[str, str] = field(default_factory=dict)
+    home: Path = field(default_factory=lambda: Path.cwd() / ".countonce")
+    # Default: home / "inbox"
+    inbox: Path | None = field(default=None, metadata=_env("COUNTONCE_INBOX", lambda n, r: Path(r)))
+    dbt_project_dir: Path = field(
+        default=PROJECT_ROOT / "dbt_project",
+        metadata=_env("COUNTONCE_DBT_PROJECT_DIR", lambda n, r: Path(r)),
+    )
+    # Fault injection for tests: end the loader at a named point (ingest/loader.py).
+    fail_at: str | None = field(default=None, metadata=_env("COUNTONCE_FAIL_AT"))
+    max_line_bytes: int = field(
+        default=1024 * 1024, metadata=_env("COUNTONCE_MAX_LINE_BYTES", _whole)
+    )
+    reject_text_bytes: int = field(
+        default=4096, metadata=_env("COUNTONCE_REJECT_TEXT_BYTES", _whole)
+    )
+    copy_chunk_rows: int = field(
+        default=100_000, metadata=_env("COUNTONCE_COPY_CHUNK_ROWS", _whole)
+    )
+    # A file in the inbox whose last line has no newline yet may still be being written:
+    # that line waits until the file has been this quiet.
+    settle_seconds: int = field(default=5, metadata=_env("COUNTONCE_SETTLE_SECONDS", _whole))
+    schedule_every_seconds: int | None = field(
+        default=None, metadata=_env("COUNTONCE_SCHEDULE_EVERY", _whole)
+    )
+    schedule_cron: str | None = field(default=None, metadata=_env("COUNTONCE_SCHEDULE_CRON"))
+    log_json: bool = field(default=False, metadata=_env("COUNTONCE_LOG_JSON", _flag))
+    dq_max_reject_rate: Decimal = field(
+        default=Decimal("0.05"), metadata=_env("COUNTONCE_DQ_MAX_REJECT_RATE", _decimal)
+    )
     # Passwords of the least-privilege roles (`countonce db roles`); None: no password set.
-    loader_password: str | None = field(default=None, repr=False)
-    transformer_password: str | None = field(default=None, repr=False)
-    analyst_password: str | None = field(default=None, repr=False)
+    loader_password: str | None = field(
+        default=None, repr=False, metadata=_env("COUNTONCE_LOADER_PASSWORD")
+    )
+    transformer_password: str | None = field(
+        default=None, repr=False, metadata=_env("COUNTONCE_TRANSFORMER_PASSWORD")
+    )
+    analyst_password: str | None = field(
+        default=None, repr=False, metadata=_env("COUNTONCE_ANALYST_PASSWORD")
+    )
+
+    def __post_init__(self) -> None:
+        if self.inbox is None:
+            object.__setattr__(self, "inbox", self.home / "inbox")
 
     @property
     def embedded(self) -> bool:
@@ -81,39 +120,26 @@ class Settings:
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
-    home = Path(env.get("COUNTONCE_HOME") or Path.cwd() / ".countonce").resolve()
-    every = env.get("COUNTONCE_SCHEDULE_EVERY")
-    return Settings(
-        database_url=env.get("COUNTONCE_DATABASE_URL") or None,
-        libpq={name: env[name] for name in LIBPQ_VARIABLES if env.get(name)},
-        home=home,
-        inbox=Path(env.get("COUNTONCE_INBOX") or home / "inbox"),
-        dbt_project_dir=Path(env.get("COUNTONCE_DBT_PROJECT_DIR") or PROJECT_ROOT / "dbt_project"),
-        fail_at=env.get("COUNTONCE_FAIL_AT") or None,
-        max_line_bytes=_int(env, "COUNTONCE_MAX_LINE_BYTES", 1024 * 1024),
-        reject_text_bytes=_int(env, "COUNTONCE_REJECT_TEXT_BYTES", 4096),
-        copy_chunk_rows=_int(env, "COUNTONCE_COPY_CHUNK_ROWS", 100_000),
-        lookback_minutes=_int(env, "COUNTONCE_LOOKBACK_MINUTES", 10),
-        rescan_minutes=_int(env, "COUNTONCE_RESCAN_MINUTES", 0),
-        future_margin_minutes=_int(env, "COUNTONCE_FUTURE_MARGIN_MINUTES", 10),
-        schedule_every_seconds=int(every) if every else None,
-        schedule_cron=env.get("COUNTONCE_SCHEDULE_CRON") or None,
-        log_json=env.get("COUNTONCE_LOG_JSON", "").lower() in ("1", "true", "yes"),
-        settle_seconds=_int(env, "COUNTONCE_SETTLE_SECONDS", 5),
-        dq_max_reject_rate=_decimal(env, "COUNTONCE_DQ_MAX_REJECT_RATE", Decimal("0.05")),
-        dq_max_landing_age_minutes=_int(env, "COUNTONCE_DQ_MAX_LANDING_AGE_MINUTES", 1440),
-        loader_password=env.get("COUNTONCE_LOADER_PASSWORD") or None,
-        transformer_password=env.get("COUNTONCE_TRANSFORMER_PASSWORD") or None,
-        analyst_password=env.get("COUNTONCE_ANALYST_PASSWORD") or None,
-    )
+    values: dict[str, object] = {
+        "libpq": {name: env[name] for name in LIBPQ_VARIABLES if env.get(name)},
+    }
+    if env.get("COUNTONCE_HOME"):
+        values["home"] = Path(env["COUNTONCE_HOME"]).resolve()
+    for setting in dataclasses.fields(Settings):
+        name = setting.metadata.get("env")
+        if name and env.get(name):
+            values[setting.name] = setting.metadata["parse"](name, env[name])
+    return Settings(**values)
 
 
-def export_libpq(params: dict[str, str]) -> None:
+def export_libpq(params: dict[str, str], application_name: str | None = None) -> None:
     """Expose connection parameters as libpq variables, which dbt's profile and GX read."""
-    for name in LIBPQ_VARIABLES:
+    for name in (*LIBPQ_VARIABLES, APPLICATION_NAME_VARIABLE):
         os.environ.pop(name, None)
     for name, value in libpq_variables(params).items():
         os.environ[name] = value
+    if application_name:
+        os.environ[APPLICATION_NAME_VARIABLE] = application_name
 
 
 def libpq_variables(params: dict[str, str]) -> dict[str, str]:

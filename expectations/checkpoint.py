@@ -1,22 +1,17 @@
-"""The Great Expectations side: an in-memory context per database, built once per process.
+"""The Great Expectations side: a context per database and scope, built once per process.
 
 Importing great_expectations takes seconds, so it happens here, lazily, and the context with
-its data source, suites, validation definitions and checkpoint is cached: the scheduler
-validates every batch.
+its data source, assets, suites, validation definitions and checkpoint is cached: the
+scheduler validates every batch. A run is the stock Checkpoint's run; each check is a stock
+UnexpectedRowsExpectation whose result (COMPLETE format) carries the rows it found.
 
-A run validates each suite with GX's Validator on one batch per asset (the two suites of the
-load batches share theirs), which is what the checkpoint's validation definitions do minus
-their per-run store round trips (freshness checks, storing every result), which cost more
-than the checks themselves on a small batch.
-
-Data Docs policy: the docs are rebuilt when a caller asks (`countonce check`, full runs), when
-the index is missing, and when the outcome of the run (per check: passed or not, raised or
-not) differs from the outcome the docs on disk show (recorded next to them in OUTCOME_FILE, so
-a rebuild by another process counts). A run whose outcome equals the rendered one, the steady
-state of the scheduler, skips the build (about a second of rendering). The docs then show the
-latest run with that outcome, named and timed as such: every check's status is current, its
-observed value and examples may be an earlier run's. Every run's results, offending rows
-included, are in dq.check_results, and `countonce check` always renders its own run.
+Data Docs: the checkpoint has no docs action; they are built (context.build_data_docs) when a
+caller asks (`countonce check`, full runs), when the index is missing, and when the outcome of
+the run (per check: passed or not, raised or not) differs from the outcome the docs on disk
+show (recorded next to them in OUTCOME_FILE, so a build by another process counts). A run
+whose outcome equals the rendered one, the steady state of the scheduler, skips the build
+(about a second of rendering: see countonce/runtime.py). The docs then show the latest run
+with that outcome; every run's results, offending rows included, are in dq.check_results.
 """
 
 from __future__ import annotations
@@ -26,10 +21,11 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from expectations.suites import SUITES, Check, Suite
+from expectations.suites import Check, Suite, suites
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +35,9 @@ URL_VARIABLE = "COUNTONCE_GX_CONNECTION_STRING"
 MAX_OFFENDING_ROWS = 20
 # The outcome the Data Docs in a folder show, written with them.
 OUTCOME_FILE = ".countonce-outcome.json"
-# The expectation's own result (the count and the first unexpected rows: gx_rows) in full.
-RESULT_FORMAT = {"result_format": "SUMMARY"}
+RESULT_FORMAT = {"result_format": "COMPLETE"}
 
-_cache: dict[tuple[str, str], Checkpoint] = {}
+_cache: dict[tuple[str, str, bool, Decimal], Checkpoint] = {}
 _cache_lock = threading.Lock()
 
 
@@ -60,11 +55,13 @@ def sqlalchemy_url(params: dict[str, str]) -> str:
     from sqlalchemy.engine import URL
 
     query = {"host": params["host"]} if params.get("host", "").startswith("/") else {}
+    if params.get("application_name"):
+        query["application_name"] = params["application_name"]
     url = URL.create(
         "postgresql+psycopg",
         username=params.get("user"),
         password=params.get("password"),
-        host=None if query else params.get("host"),
+        host=None if query.get("host") else params.get("host"),
         port=int(params["port"]) if params.get("port") else None,
         database=params.get("dbname"),
         query=query,
@@ -73,16 +70,15 @@ def sqlalchemy_url(params: dict[str, str]) -> str:
 
 
 class Checkpoint:
-    """A GX context bound to one database and one Data Docs folder."""
+    """A GX context bound to one database, one scope (the run's, or all history) and one
+    Data Docs folder."""
 
-    def __init__(self, url: str, data_docs_dir: Path) -> None:
+    def __init__(self, url: str, data_docs_dir: Path, suite_list: tuple[Suite, ...]) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
             DataContextConfig,
             InMemoryStoreBackendDefaults,
         )
-
-        from expectations import gx_rows  # noqa: F401  (registers ExpectNoUnexpectedRows)
 
         self.data_docs_dir = data_docs_dir
         self._docs_built = False
@@ -109,27 +105,33 @@ class Checkpoint:
             "countonce", connection_string="${" + URL_VARIABLE + "}"
         )
         batches: dict[str, Any] = {}
-        self.definitions: list[Any] = []
+        definitions = []
         self._checks: dict[str, tuple[Suite, Check]] = {}
-        for suite in SUITES:
+        for suite in suite_list:
             if suite.asset.name not in batches:
                 asset = source.add_query_asset(suite.asset.name, query=suite.asset.query)
                 batches[suite.asset.name] = asset.add_batch_definition_whole_table("all")
-            batch = batches[suite.asset.name]
             gx_suite = self.context.suites.add(gx.ExpectationSuite(name=suite.name))
             for check in suite.checks:
-                gx_suite.add_expectation(_expectation(suite, check))
+                gx_suite.add_expectation(
+                    gx.expectations.UnexpectedRowsExpectation(
+                        unexpected_rows_query=check.sql,
+                        description=check.description,
+                        severity=suite.severity,
+                        meta={"check": check.name},
+                    )
+                )
                 self._checks[check.name] = (suite, check)
-            self.definitions.append(
+            definitions.append(
                 self.context.validation_definitions.add(
-                    gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+                    gx.ValidationDefinition(
+                        name=suite.name, data=batches[suite.asset.name], suite=gx_suite
+                    )
                 )
             )
         self.checkpoint = self.context.checkpoints.add(
             gx.Checkpoint(
-                name="countonce",
-                validation_definitions=self.definitions,
-                result_format=RESULT_FORMAT,
+                name="countonce", validation_definitions=definitions, result_format=RESULT_FORMAT
             )
         )
 
@@ -144,49 +146,23 @@ class Checkpoint:
     def run(self, run_id: str, *, data_docs: bool | None = None) -> list[RawResult]:
         """Validate every suite; build the Data Docs if `data_docs`, or if None when the
         outcome differs from the one they show (see the module's docstring)."""
-        import datetime as dt
-
         from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-            ValidationResultIdentifier,
-        )
-        from great_expectations.validator.v1_validator import Validator
 
-        run = RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
-        validators: dict[str, Validator] = {}
-        outcome: dict[Any, Any] = {}
-        for definition in self.definitions:
-            # One batch per asset: suites on the same asset share its validator.
-            asset = definition.data.data_asset.name
-            if asset not in validators:
-                validators[asset] = Validator(
-                    batch_definition=definition.data, result_format=RESULT_FORMAT
-                )
-            validator = validators[asset]
-            result = validator.validate_expectation_suite(definition.suite)
-            result.meta.update(
-                run_id=run,
-                validation_time=run.run_time,
-                validation_id=definition.id,
-                checkpoint_id=self.checkpoint.id,
-                batch_parameters=None,
-            )
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=definition.suite.name),
-                run_id=run,
-                batch_identifier=result.batch_id,
-            )
-            outcome[key] = result
+        # Only this run's results stay in the store: the docs index shows the latest run, and
+        # a long-running scheduler does not keep every run's results in memory.
+        store = self.context.validation_results_store
+        for key in store.list_keys():
+            store.remove_key(key)
+        outcome = self.checkpoint.run(run_id=RunIdentifier(run_name=run_id))
         results = []
-        for suite_result in outcome.values():
+        for suite_result in outcome.run_results.values():
             for result in suite_result.results:
-                name = result.expectation_config.meta["check"]
-                suite, check = self._checks[name]
+                suite, check = self._checks[result.expectation_config.meta["check"]]
                 results.append(_raw_result(suite, check, result))
         signature = _signature(results)
         if data_docs or (data_docs is None and signature != self._rendered_signature()):
-            self._build_data_docs(outcome, signature)
+            self.context.build_data_docs()
+            self.outcome_file.write_text(json.dumps(signature))
         return results
 
     def _rendered_signature(self) -> list[list[Any]] | None:
@@ -197,22 +173,6 @@ class Checkpoint:
         except (OSError, ValueError):
             return None
 
-    def _build_data_docs(self, outcome: dict[Any, Any], signature: list[list[Any]]) -> None:
-        # Only this run's results are in the store: the index shows the latest run, and a
-        # long-running scheduler does not keep every run's results in memory.
-        store = self.context.validation_results_store
-        for key in store.list_keys():
-            store.remove_key(key)
-        for key, result in outcome.items():
-            store.set(key, result)
-        # The suite pages never change: after the first build only this run's validation
-        # pages and the index are rendered.
-        self.context.build_data_docs(
-            resource_identifiers=list(outcome) if self._docs_built else None
-        )
-        self._docs_built = True
-        self.outcome_file.write_text(json.dumps(signature))
-
 
 def _signature(results: list[RawResult]) -> list[list[Any]]:
     """The outcome of a run as the Data Docs show it: per check, passed or not, and whether
@@ -221,22 +181,16 @@ def _signature(results: list[RawResult]) -> list[list[Any]]:
     return [[r.check.name, r.success, r.error is not None] for r in results]
 
 
-def _expectation(suite: Suite, check: Check):
-    from expectations.gx_rows import ExpectNoUnexpectedRows
-
-    return ExpectNoUnexpectedRows(
-        unexpected_rows_query=check.sql,
-        description=check.description,
-        meta={"check": check.name, "suite": suite.name, "severity": suite.severity},
-    )
-
-
 def _raw_result(suite: Suite, check: Check, result) -> RawResult:
     body = result.result or {}
     error = None
     info = result.exception_info or {}
-    if info.get("raised_exception"):
-        error = str(info.get("exception_message") or "the check raised an exception")
+    # One entry, or one per metric the expectation needed.
+    raised = [info] if "raised_exception" in info else list(info.values())
+    for entry in raised:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            error = str(entry.get("exception_message") or "the check raised an exception")
+            break
     observed = body.get("observed_value")
     rows = (body.get("details") or {}).get("unexpected_rows") or []
     if error is not None:
@@ -251,14 +205,18 @@ def _raw_result(suite: Suite, check: Check, result) -> RawResult:
     )
 
 
-def checkpoint_for(params: dict[str, str], data_docs_dir: Path) -> Checkpoint:
-    """The cached checkpoint of this database and Data Docs folder (built on first use)."""
+def checkpoint_for(
+    params: dict[str, str], data_docs_dir: Path, *, full: bool, max_reject_rate: Decimal
+) -> Checkpoint:
+    """The cached checkpoint of this database, scope and Data Docs folder (built on first use)."""
     url = sqlalchemy_url(params)
-    key = (url, str(data_docs_dir))
+    key = (url, str(data_docs_dir), full, max_reject_rate)
     with _cache_lock:
         checkpoint = _cache.get(key)
         if checkpoint is None:
             data_docs_dir.mkdir(parents=True, exist_ok=True)
-            checkpoint = Checkpoint(url, data_docs_dir)
+            checkpoint = Checkpoint(
+                url, data_docs_dir, suites(full=full, max_reject_rate=max_reject_rate)
+            )
             _cache[key] = checkpoint
         return checkpoint

@@ -1,4 +1,5 @@
-"""Run the suites against the touched scope (or everything), persist and report the results."""
+"""Run the suites against the current run's scope (or everything), persist and report the
+results."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from countonce import db
+from countonce import db, locks, relations
+from countonce.migrate import migrate
 from countonce.settings import Settings
-from expectations import scope as scopes
 from expectations.suites import CRITICAL, WARNING
 
 log = logging.getLogger(__name__)
@@ -95,43 +97,41 @@ def run_checks(
     run_id: str | None = None,
     data_docs: bool | None = None,
 ) -> CheckReport:
-    """Validate the minutes and batches touched since the last passing run (all with `full`).
+    """Validate the current run's scope (the batches of int_load_batches_unprocessed and the
+    minutes recon_revenue_1m compares), or with `full` all history.
 
     Results go to dq.check_results, Data Docs to settings.data_docs_dir. Never raises on a
-    failing check: read `.success`.
-
-    Data Docs: `data_docs=True` always renders this run (`countonce check` does); None, the
-    default, renders it for a full run, when there are no docs yet, or when this run's
-    outcome (per check: passed or not) differs from the one the docs show, so
-    the scheduler's per-batch runs skip the build while nothing changes; False never does.
-    See expectations/checkpoint.py.
+    failing check: read `.success`. Data Docs: `data_docs=True` always renders this run
+    (`countonce check` does); None, the default, renders it for a full run, when there are
+    no docs yet, or when this run's outcome differs from the one the docs show; False never
+    does (expectations/checkpoint.py).
     """
     from expectations.checkpoint import checkpoint_for
 
     started = time.perf_counter()
     run_id = run_id or f"check-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with db.connect(params, autocommit=True) as conn:
-        scopes.ensure_schema(conn)
-        scopes.lock(conn)
+        migrate(conn)
+        locks.lock(conn, locks.Lock.CHECKS)
         try:
-            scope = scopes.write_scope(conn, settings, run_id, full)
-            checkpoint = checkpoint_for(params, settings.data_docs_dir)
+            missing = [str(m) for m in MODELS_CHECKED if not relations.exists(conn, m)]
+            if missing:
+                raise ChecksUnavailable(
+                    "the dbt models the checks read are not built yet ("
+                    + ", ".join(missing)
+                    + "): run `countonce build` first"
+                )
+            scope = _scope(conn, full)
+            _record_start(conn, run_id, full, scope)
+            checkpoint = checkpoint_for(
+                params,
+                settings.data_docs_dir,
+                full=full,
+                max_reject_rate=settings.dq_max_reject_rate,
+            )
             raw = checkpoint.run(
                 run_id, data_docs=True if full and data_docs is None else data_docs
             )
-            results = [
-                CheckResult(
-                    suite=r.suite.name,
-                    expectation=r.check.name,
-                    severity=r.suite.severity,
-                    success=r.success,
-                    description=r.check.description,
-                    observed_value=r.observed_value,
-                    offending_rows=r.offending_rows,
-                    error=r.error,
-                )
-                for r in raw
-            ]
             report = CheckReport(
                 run_id=run_id,
                 full=full,
@@ -140,12 +140,24 @@ def run_checks(
                 invocation_id=scope.invocation_id,
                 data_docs_index=str(checkpoint.data_docs_index),
                 seconds=0.0,
-                results=results,
+                results=[
+                    CheckResult(
+                        suite=r.suite.name,
+                        expectation=r.check.name,
+                        severity=r.suite.severity,
+                        success=r.success,
+                        description=r.check.description,
+                        observed_value=r.observed_value,
+                        offending_rows=r.offending_rows,
+                        error=r.error,
+                    )
+                    for r in raw
+                ],
             )
             report.seconds = round(time.perf_counter() - started, 3)
             _persist(conn, report)
         finally:
-            scopes.unlock(conn)
+            locks.unlock(conn, locks.Lock.CHECKS)
     log.info(
         "checks finished",
         extra={
@@ -159,6 +171,52 @@ def run_checks(
     return report
 
 
+class ChecksUnavailable(RuntimeError):
+    """The relations the checks read do not exist yet; the message says what to do."""
+
+
+# The dbt-built relations the suites read (expectations/suites.py).
+MODELS_CHECKED = (
+    relations.UNPROCESSED_BATCHES,
+    relations.FACT,
+    relations.REVENUE_RECONCILIATION,
+    relations.LEDGER_BY_BATCH,
+)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    minutes: int
+    batches: int
+    invocation_id: str | None
+
+
+def _scope(conn, full: bool) -> _Scope:
+    """How much a run covers: load batches, and the minutes their landed rows touch."""
+    batches = relations.LOAD_BATCHES if full else relations.UNPROCESSED_BATCHES
+    row = conn.execute(
+        sql.SQL(
+            "select count(*), (select count(distinct e.event_minute) from {landing} as e"
+            " where e.load_batch_id = any(array(select b.load_batch_id from {batches} as b)))"
+            " from {batches}"
+        ).format(landing=relations.LANDING.ident, batches=batches.ident)
+    ).fetchone()
+    invocation = conn.execute(
+        sql.SQL("select max(invocation_id) from {}").format(relations.UNPROCESSED_BATCHES.ident)
+    ).fetchone()[0]
+    return _Scope(minutes=row[1], batches=row[0], invocation_id=invocation)
+
+
+def _record_start(conn, run_id: str, full: bool, scope: _Scope) -> None:
+    conn.execute(
+        sql.SQL(
+            "insert into {} (run_id, is_full, scope_minutes, scope_batches, invocation_id)"
+            " values (%s, %s, %s, %s, %s)"
+        ).format(relations.CHECK_RUNS.ident),
+        (run_id, full, scope.minutes, scope.batches, scope.invocation_id),
+    )
+
+
 def _persist(conn, report: CheckReport) -> None:
     def jsonb(value: Any) -> Jsonb:
         return Jsonb(value, dumps=lambda v: json.dumps(v, default=to_json))
@@ -166,8 +224,10 @@ def _persist(conn, report: CheckReport) -> None:
     with conn.transaction():
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into dq.check_results (run_id, suite, expectation, severity, success,"
-                " observed_value, offending_rows) values (%s, %s, %s, %s, %s, %s, %s)",
+                sql.SQL(
+                    "insert into {} (run_id, suite, expectation, severity, success,"
+                    " observed_value, offending_rows) values (%s, %s, %s, %s, %s, %s, %s)"
+                ).format(relations.CHECK_RESULTS.ident),
                 [
                     (
                         report.run_id,
@@ -182,8 +242,10 @@ def _persist(conn, report: CheckReport) -> None:
                 ],
             )
         conn.execute(
-            "update dq.check_runs set finished_at = clock_timestamp(), success = %s,"
-            " critical_failed = %s, warnings = %s, data_docs_index = %s where run_id = %s",
+            sql.SQL(
+                "update {} set finished_at = clock_timestamp(), success = %s,"
+                " critical_failed = %s, warnings = %s, data_docs_index = %s where run_id = %s"
+            ).format(relations.CHECK_RUNS.ident),
             (
                 report.success,
                 report.critical_failed,
@@ -192,5 +254,3 @@ def _persist(conn, report: CheckReport) -> None:
                 report.run_id,
             ),
         )
-        if report.success:
-            scopes.mark_checked(conn, report.run_id)

@@ -3,8 +3,13 @@
 raw.order_events.event_minute is indexed so that revenue per minute can be recomputed from
 landing without scanning history. Computing it here costs the loader about a microsecond a
 row; as a generated column PostgreSQL spent over ten (its regular expressions are slow), which
-halved COPY throughput. raw.utc_minute() in ingest/schema.sql states the same rule in SQL for
-rows written by other means; tests hold the two to the same answers.
+halved COPY throughput. This is the contract's rule for a valid event time: the staging model
+rejects a row whose event_minute is null (event_time_invalid), so every writer of landing rows
+fills event_minute with this function.
+
+The minute is the text's own, truncated, never rounded: a leap second (23:59:60) counts in
+23:59, the minute it is stamped in; digits are ASCII only (Python's \\d and int() take any
+Unicode digit, which PostgreSQL's timestamp parser refuses).
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from datetime import datetime, timedelta
 NULL = b"\\N"
 
 # RFC 3339 with a mandatory offset. PostgreSQL accepts offsets up to 15:59 only. The groups
-# are all the minute depends on: the local minute, a leap second, the offset (None for Z).
+# are all the minute depends on: the local minute and the offset (None for Z).
 _RFC3339 = re.compile(
     r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt](?:[01]\d|2[0-3]):[0-5]\d)"
-    r":(?:[0-5]\d|(60))(?:\.\d{1,9})?(?:[Zz]|([+-](?:0\d|1[0-5]):[0-5]\d))"
+    r":(?:[0-5]\d|60)(?:\.\d{1,9})?(?:[Zz]|([+-](?:0\d|1[0-5]):[0-5]\d))",
+    re.ASCII,
 )
-_cache: dict[tuple[str, str | None, str | None], bytes] = {}
+_cache: dict[tuple[str, str | None], bytes] = {}
 _CACHE_LIMIT = 100_000
 
 
@@ -41,14 +47,14 @@ def utc_minute(value: object) -> bytes:
     return found
 
 
-def _compute(local_minute: str, leap: str | None, offset: str | None) -> bytes:
+def _compute(local_minute: str, offset: str | None) -> bytes:
     year, month, day = int(local_minute[:4]), int(local_minute[5:7]), int(local_minute[8:10])
     hour, minute = int(local_minute[11:13]), int(local_minute[14:16])
     try:
         local = datetime(year, month, day, hour, minute)
     except ValueError:  # a day the month does not have, or year 0
         return NULL
-    shift = timedelta(minutes=1 if leap else 0)
+    shift = timedelta()
     if offset is not None:
         delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
         shift += -delta if offset[0] == "+" else delta

@@ -18,15 +18,15 @@ from typing import BinaryIO
 
 import psycopg
 
-from countonce import db
+from countonce import db, locks
+from countonce.migrate import migrate
 from countonce.settings import Settings
 from ingest.chunk import Chunk, Limits, Position
 from ingest.csvlines import fill_csv, read_header
 from ingest.jsonlines import fill_jsonl
-from ingest.migrate import migrate
-from ingest.offsets import Offset, is_loaded, read_offsets, record_offset
+from ingest.offsets import Offset, is_loaded, read_offsets, record_offset, why_read_again
 from ingest.progress import Progress
-from ingest.sources import Source, SourceError, resolve
+from ingest.sources import Source, SourceError, file_identity, resolve
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,26 @@ class LoadSummary:
     batches: int = 0
     seconds: float = 0.0
     files: int = 0
+    # Unterminated last lines of inbox files still being written: pending, read once settled.
+    held_back_lines: int = 0
+    held_back_bytes: int = 0
 
     def as_dict(self) -> dict[str, int | float]:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
 
     def __str__(self) -> str:
         rate = self.lines_read / self.seconds if self.seconds else 0.0
-        return (
+        line = (
             f"ingested {self.files} source(s): {self.lines_read:,} lines read, "
             f"{self.landed:,} landed, {self.rejected:,} rejected, {self.batches} batch(es) "
             f"in {self.seconds:.2f} s ({rate:,.0f} lines/s)"
         )
+        if self.held_back_lines:
+            line += (
+                f"; {self.held_back_lines} unterminated last line(s) held back, pending"
+                f" ({self.held_back_bytes:,} bytes) until the file settles"
+            )
+        return line
 
 
 def load(
@@ -130,39 +139,43 @@ class _Loader:
         recorded = read_offsets(self.conn, [s.name for s in sources])
         todo = []
         for source in sources:
-            offset = None if self.from_start else recorded.get(source.name)
-            size = source.disk_size()
-            if is_loaded(offset, size, source.is_gzip):
-                if offset and size is not None and offset.byte_offset > size:
-                    log.warning(
-                        "file is shorter than its recorded offset; not read again",
-                        extra={
-                            "source_file": source.name,
-                            "size": size,
-                            "byte_offset": offset.byte_offset,
-                        },
-                    )
+            offset = None if self.from_start else self._resumable(source, recorded)
+            if is_loaded(offset, source.disk_size(), source.is_gzip):
                 continue
             # A .gz that grew was appended to (a new gzip member): its uncompressed offset holds.
             position = Position(offset.byte_offset, offset.line_number) if offset else Position()
             todo.append((source, position))
         return todo
 
+    def _resumable(self, source: Source, recorded: dict[str, Offset]) -> Offset | None:
+        """The recorded offset of the source, unless the file at its path is not the file it
+        was recorded for: then None, and the file is read from its start."""
+        offset = recorded.get(source.name)
+        if offset is None or source.path is None:
+            return offset
+        why = why_read_again(offset, source, source.disk_size())
+        if why is None:
+            return offset
+        log.warning(
+            "reading the file from its start: " + why,
+            extra={"source_file": source.name, "byte_offset": offset.byte_offset},
+        )
+        return None
+
     def load_source(self, source: Source, pos: Position) -> None:
-        key = self.conn.execute("select hashtextextended(%s, 0)", (source.name,)).fetchone()[0]
-        if not self.conn.execute("select pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        if not locks.try_lock_source(self.conn, source.name):
             log.warning(
                 "another loader holds this source; skipped", extra={"source_file": source.name}
             )
             return
         try:
             if not self.from_start:  # another loader may have moved on since we listed
-                recorded = read_offsets(self.conn, [source.name]).get(source.name)
+                recorded = self._resumable(source, read_offsets(self.conn, [source.name]))
                 if recorded and recorded.byte_offset > pos.offset:
                     pos = Position(recorded.byte_offset, recorded.line_number)
             self._read(source, pos)
         finally:
-            self.conn.execute("select pg_advisory_unlock(%s)", (key,))
+            locks.unlock_source(self.conn, source.name)
 
     def _hold_partial(self, source: Source) -> bool:
         if not source.can_grow:
@@ -172,6 +185,7 @@ class _Loader:
 
     def _read(self, source: Source, pos: Position) -> None:
         hold = self._hold_partial(source)
+        identity = file_identity(source.path) if source.path else None
         self.progress.file(source.path.name if source.path else "stdin")
         before = (
             self.summary.lines_read,
@@ -186,10 +200,21 @@ class _Loader:
                 at_end = False
                 while not at_end:
                     at_end = self._chunk(source, stream, pos, header, hold)
-                    complete = at_end and (not source.can_grow or pos.offset >= source.disk_size())
                     size = source.disk_size()
+                    held = size - pos.offset if at_end and hold and size > pos.offset else 0
+                    complete = at_end and (not source.can_grow or pos.offset >= size)
                     record_offset(
-                        self.conn, source.name, Offset(pos.offset, pos.line, complete, size)
+                        self.conn,
+                        source.name,
+                        Offset(pos.offset, pos.line, complete, size, identity, held),
+                    )
+                if held:
+                    self.summary.held_back_lines += 1
+                    self.summary.held_back_bytes += held
+                    log.warning(
+                        "an unterminated last line is held back until the file has been quiet"
+                        " for COUNTONCE_SETTLE_SECONDS; it is pending, not lost",
+                        extra={"source_file": source.name, "pending_bytes": held},
                     )
             finally:
                 if stream is not sys.stdin.buffer:

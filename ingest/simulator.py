@@ -39,23 +39,30 @@ _OFFSETS = (
 )
 
 
+def _option(default: object, help: str) -> object:
+    """A field of the configuration; `help` is what `countonce generate --help` says of it."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
-    seed: int = 1
-    events: int = 10_000
-    orders: int | None = None
-    currencies: tuple[str, ...] = ("USD", "EUR", "GBP")
-    rate: float = 50.0
-    start: datetime = DEFAULT_START
-    files: int = 4
-    retry_rate: float = 0.02
-    replays: int = 1
-    late_rate: float = 0.01
-    disorder: float = 0.05
-    conflict_rate: float = 0.002
-    refund_rate: float = 0.05
-    malformed_rate: float = 0.001
-    number_rate: float = 0.1
+    seed: int = _option(1, "Seed of the random generator: same seed, same bytes.")
+    events: int = _option(
+        10_000, "Distinct logical events to produce (before duplicates and malformed lines)."
+    )
+    orders: int | None = _option(None, "Distinct orders (default: about a third of --events).")
+    currencies: tuple[str, ...] = _option(("USD", "EUR", "GBP"), "ISO 4217 codes.")
+    rate: float = _option(50.0, "Events per second of event time.")
+    start: datetime = _option(DEFAULT_START, "Event time of the first event.")
+    files: int = _option(4, "Event files to write.")
+    retry_rate: float = _option(0.02, "Share of events a producer sends twice, close together.")
+    replays: int = _option(1, "Event files replayed whole, as an extra file.")
+    late_rate: float = _option(0.01, "Share of events arriving hours or days after their time.")
+    disorder: float = _option(0.05, "Share of events arriving out of order within minutes.")
+    conflict_rate: float = _option(0.002, "Share of events re-sent later with another amount.")
+    refund_rate: float = _option(0.05, "Share of paid orders later refunded.")
+    malformed_rate: float = _option(0.001, "Share of extra lines that are broken.")
+    number_rate: float = _option(0.1, "Share of amounts written as JSON numbers, not strings.")
 
     def validate(self) -> None:
         if self.events < 1 or self.files < 1 or self.rate <= 0:

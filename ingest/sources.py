@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +21,9 @@ CSV_SUFFIXES = (".csv",)
 NOT_EVENTS = frozenset({"truth.csv"})
 _SKIP_SUFFIXES = (".part", ".tmp", ".partial")
 _READ_BUFFER = 1024 * 1024
+# A file is recognised by its device, inode and a hash of its first bytes (as log shippers
+# such as Vector and Filebeat do): a rotated, replaced or rewritten file reads from its start.
+FINGERPRINT_BYTES = 1024
 
 
 class SourceError(RuntimeError):
@@ -26,13 +31,42 @@ class SourceError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What a file on disk is, beyond its path."""
+
+    device: int
+    inode: int
+    fingerprint: str
+    fingerprint_bytes: int
+
+
+def file_identity(path: Path) -> Identity:
+    with open(path, "rb") as f:
+        stat = os.fstat(f.fileno())
+        head = f.read(FINGERPRINT_BYTES)
+    return Identity(stat.st_dev, stat.st_ino, hashlib.sha256(head).hexdigest(), len(head))
+
+
+def fingerprint_matches(path: Path, fingerprint: str, nbytes: int) -> bool:
+    """Whether the first `nbytes` of `path` still hash to `fingerprint`."""
+    with open(path, "rb") as f:
+        head = f.read(nbytes)
+    return len(head) == nbytes and hashlib.sha256(head).hexdigest() == fingerprint
+
+
+@dataclass(frozen=True)
 class Source:
-    """One input stream. `name` is its key in the ledgers (absolute path, or stdin:<when>)."""
+    """One input stream. `name` is its key in the ledgers (absolute path, or stdin:<when>).
+
+    in_inbox: listed from a directory, where writers may still be appending: an unterminated
+    last line waits until the file settles. A file named on its own is read to its end.
+    """
 
     name: str
     path: Path | None
     is_csv: bool
     is_gzip: bool
+    in_inbox: bool = False
 
     @property
     def is_stdin(self) -> bool:
@@ -40,8 +74,8 @@ class Source:
 
     @property
     def can_grow(self) -> bool:
-        """A plain file may still be appended to; its last unterminated line may be partial."""
-        return self.path is not None and not self.is_gzip
+        """A plain file in an inbox may still be appended to: its last line may be partial."""
+        return self.in_inbox and self.path is not None and not self.is_gzip
 
     def disk_size(self) -> int | None:
         return None if self.path is None else self.path.stat().st_size
@@ -82,10 +116,10 @@ def is_event_file(path: Path) -> bool:
     return path.is_file() and name.endswith(JSON_SUFFIXES + CSV_SUFFIXES)
 
 
-def file_source(path: Path) -> Source:
+def file_source(path: Path, *, in_inbox: bool = False) -> Source:
     path = path.resolve()
     is_csv, is_gzip = _kind(path)
-    return Source(str(path), path, is_csv, is_gzip)
+    return Source(str(path), path, is_csv, is_gzip, in_inbox)
 
 
 def stdin_source(is_csv: bool = False) -> Source:
@@ -104,7 +138,7 @@ def resolve(inputs: list[str], *, stdin_csv: bool = False) -> list[Source]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if is_event_file(p))
             log.info("inbox listed", extra={"inbox": str(path), "files": len(found)})
-            sources.extend(file_source(p) for p in found)
+            sources.extend(file_source(p, in_inbox=True) for p in found)
         elif path.is_file():
             sources.append(file_source(path))
         else:

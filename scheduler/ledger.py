@@ -1,4 +1,5 @@
-"""The run ledger, ops.pipeline_runs: one row per batch attempt, readable by a dashboard."""
+"""The run ledger, ops.pipeline_runs: one row per batch attempt, readable by a dashboard.
+Its table is created by the migrations (countonce/migrations)."""
 
 from __future__ import annotations
 
@@ -14,50 +15,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from countonce.relations import PIPELINE_RUNS, exists
+
 STATUSES = ("running", "succeeded", "checks_failed", "failed", "skipped", "interrupted")
 STAGES = ("load", "dbt", "checks")
-
-# Serialises concurrent first-time creation of the ops schema (CREATE ... IF NOT EXISTS races).
-_MIGRATION_LOCK_KEY = 0x636F6F7073
-
-_DDL = """
-create schema if not exists ops;
-
-create table if not exists ops.pipeline_runs (
-    run_id uuid primary key,
-    trigger text not null,
-    status text not null check (status in (
-        'running', 'succeeded', 'checks_failed', 'failed', 'skipped', 'interrupted'
-    )),
-    started_at timestamptz not null,
-    finished_at timestamptz,
-    load_seconds numeric(12, 3),
-    dbt_seconds numeric(12, 3),
-    checks_seconds numeric(12, 3),
-    lines_read bigint,
-    rows_loaded bigint,
-    rejects_at_load bigint,
-    rejects bigint,
-    duplicates_absorbed bigint,
-    conflicts bigint,
-    checks_failed integer,
-    checks_warned integer,
-    dbt_invocation_id text,
-    error text,
-    host text not null,
-    pid integer not null
-);
-create index if not exists pipeline_runs_started_at_idx on ops.pipeline_runs (started_at desc);
-
-comment on table ops.pipeline_runs is
-    'One row per batch attempt of countonce run/schedule. status running means in progress '
-    '(or, when older than the current holder of the pipeline lock, a process that died).';
-comment on column ops.pipeline_runs.rejects is
-    'Landed rows rejected by the event contract in this run (rejects_at_load: lines that '
-    'could not be landed at all).';
-comment on column ops.pipeline_runs.duplicates_absorbed is
-    'Landed copies of an already-kept (order_id, event_id) processed in this run.';
-"""
 
 
 @dataclass
@@ -80,6 +41,7 @@ class RunRecord:
     conflicts: int | None = None
     checks_failed: int | None = None
     checks_warned: int | None = None
+    load_batches_processed: int | None = None
     dbt_invocation_id: str | None = None
     error: str | None = None
     host: str = field(default_factory=socket.gethostname)
@@ -105,12 +67,6 @@ _COLUMNS = tuple(
 )
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-        conn.execute(_DDL)
-
-
 def save(conn: psycopg.Connection, record: RunRecord) -> None:
     """Insert or overwrite the record's row (a run is saved when it starts and when it ends)."""
     columns = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
@@ -118,9 +74,9 @@ def save(conn: psycopg.Connection, record: RunRecord) -> None:
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in _COLUMNS if c != "run_id"
     )
-    stmt = sql.SQL(
-        "insert into ops.pipeline_runs ({}) values ({}) on conflict (run_id) do update set {}"
-    ).format(columns, values, updates)
+    stmt = sql.SQL("insert into {} ({}) values ({}) on conflict (run_id) do update set {}").format(
+        PIPELINE_RUNS.ident, columns, values, updates
+    )
     conn.execute(stmt, {c: getattr(record, c) for c in _COLUMNS})
     record.recorded = True
 
@@ -131,30 +87,28 @@ def close_abandoned(conn: psycopg.Connection, current_run_id: str) -> int:
     Only the holder of the pipeline lock calls this, so any other running row is stale.
     """
     cur = conn.execute(
-        """
-        update ops.pipeline_runs
+        sql.SQL(
+            """
+        update {}
         set status = 'interrupted',
             finished_at = coalesce(finished_at, clock_timestamp()),
             error = coalesce(error, 'the process ended before recording an outcome')
         where status = 'running' and run_id <> %s
-        """,
+        """
+        ).format(PIPELINE_RUNS.ident),
         (current_run_id,),
     )
     return cur.rowcount
 
 
 def recent(conn: psycopg.Connection, limit: int = 10) -> list[dict[str, object]]:
-    if not relation_exists(conn, "ops.pipeline_runs"):
+    if not exists(conn, PIPELINE_RUNS):
         return []
     cur = conn.cursor(row_factory=dict_row)
     cur.execute(
-        sql.SQL("select {} from ops.pipeline_runs order by started_at desc limit %s").format(
-            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
+        sql.SQL("select {} from {} order by started_at desc limit %s").format(
+            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), PIPELINE_RUNS.ident
         ),
         (limit,),
     )
     return cur.fetchall()
-
-
-def relation_exists(conn: psycopg.Connection, relation: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]

@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from countonce import db
+from countonce.migrate import migrate
 from countonce.settings import Settings
 from scheduler import ledger
 from scheduler.ledger import RunRecord
@@ -131,7 +132,7 @@ class BatchScheduler:
             return
         try:
             with db.connect(self.params, autocommit=True) as conn:
-                ledger.ensure_schema(conn)
+                migrate(conn)
                 while self.unrecorded:
                     ledger.save(conn, self.unrecorded[0])
                     self.unrecorded.pop(0)

@@ -1,4 +1,11 @@
-"""One batch run: take the pipeline lock, run the stages, keep the ledger row up to date."""
+"""One batch run: take the pipeline lock, run the stages, keep the ledger row up to date.
+
+A run is at least once: it works on the committed landing batches not yet recorded as
+processed (the scope its dbt build takes), and records them as processed only once every
+stage, the checks included, has succeeded. A run that dies or fails anywhere leaves its
+scope to the next run, which processes it again; every model overwrites whole keys, so that
+changes no number.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +19,13 @@ from decimal import Decimal
 import psycopg
 
 from countonce import db
+from countonce.migrate import migrate
 from countonce.settings import Settings
 from scheduler import ledger
 from scheduler.ledger import RunRecord
 from scheduler.lock import PipelineLock
-from scheduler.stages import STAGES, Stage, StageContext, cancel_queries
+from scheduler.scope import record_processed
+from scheduler.stages import RUN_APPLICATION_NAME, STAGES, Stage, StageContext, cancel_queries
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +89,7 @@ def _run_locked(
     stages: Sequence[Stage],
 ) -> None:
     conn = lock.conn
-    ledger.ensure_schema(conn)
+    migrate(conn)
     if not lock.try_acquire():
         holder = lock.holder()
         record.status = "skipped"
@@ -103,8 +112,9 @@ def _run_locked(
         log.warning("closed runs left unfinished by a dead process", extra={"runs": abandoned})
     ledger.save(conn, record)
 
-    application_name = f"countonce run {record.run_id[:8]}"
-    ctx = StageContext(settings, {**params, "application_name": application_name}, record.run_id)
+    ctx = StageContext(
+        settings, {**params, "application_name": RUN_APPLICATION_NAME}, record.run_id
+    )
     for stage in stages:
         if stop.is_set():
             record.status = "interrupted"
@@ -112,7 +122,7 @@ def _run_locked(
             break
         started = time.monotonic()
         try:
-            figures = _run_stage(stage, ctx, stop, lambda: cancel_queries(conn, application_name))
+            figures = _run_stage(stage, ctx, stop, lambda: cancel_queries(conn))
         except Interrupted:
             _set_seconds(record, stage, started)
             record.status = "interrupted"
@@ -130,7 +140,14 @@ def _run_locked(
         _log_stage(record, stage, "succeeded", **figures)
         ledger.save(conn, record)  # a dashboard sees which stage a running batch is in
     else:
-        record.status = "checks_failed" if record.checks_failed else "succeeded"
+        if record.checks_failed:
+            record.status = "checks_failed"
+        else:
+            # Everything the run wrote succeeded: its scope is done.
+            record.load_batches_processed = record_processed(
+                conn, record.run_id, record.dbt_invocation_id
+            )
+            record.status = "succeeded"
 
     record.finished_at = _now()
     try:
@@ -173,8 +190,6 @@ def _run_stage(stage: Stage, ctx: StageContext, stop: threading.Event, cancel) -
 def _wind_down(stage: Stage, done: threading.Event, cancel) -> None:
     log.warning("stop requested: cancelling stage", extra={"stage": stage.name})
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    if stage.stop is not None:
-        stage.stop()
     while not done.is_set() and time.monotonic() < deadline:
         try:
             cancel()

@@ -8,39 +8,32 @@ stages; `cancel_queries` is how a running stage is stopped from outside.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from countonce import db
+from countonce import db, runtime
 from countonce.settings import Settings
-from scheduler import collector
 
 log = logging.getLogger(__name__)
 
-
+# Every connection a run's stages open, dbt's included (through PGAPPNAME, which dbt's
+# profile reads), carries this name; only the holder of the pipeline lock runs stages, so
+# the backends of the database with this name are the running batch's own. A constant:
+# dbt re-parses the whole project when a profile value changes.
+RUN_APPLICATION_NAME = "countonce run"
 # dbt's own progress lines would interleave with the pipeline's structured log on stdout;
 # the stage's log line and DbtFailed (naming the failing nodes) say what happened. Nothing
-# reads dbt's JSON artifacts, whose writing costs a cold run about 0.4 s. dbt's log file
-# keeps its info lines (each node's start and result, errors): at debug level it also takes
-# every statement's SQL, written by both threads through one locked handler, about 0.1-0.2 s
-# of a warm build. An analyst's `dbt build` or `countonce dbt` writes it all.
-DBT_BUILD_ARGS = ["--quiet", "--no-use-colors", "--no-write-json", "--log-level-file", "info"]
-# Without --no-populate-cache dbt lists every relation of the project's schemas, and their
-# view dependencies, before the first node (0.1 s); with it, a schema is listed when a node
-# first needs it. Only where no view is rebuilt: a view's materialization renames relations
-# in dbt's cache, and a listing of the same schema by the other thread in between leaves the
-# cache inconsistent ("new key ... already in cache"), which fails the build.
-PER_BATCH_ARGS = ["--selector", "per_batch", "--no-populate-cache"]
+# reads dbt's JSON artifacts. See countonce/runtime.py for the log level.
+DBT_BUILD_ARGS = ["--quiet", "--no-use-colors", "--no-write-json", *runtime.DBT_LOG_ARGS]
 
 
 @dataclass(frozen=True)
 class StageContext:
     settings: Settings
-    params: dict[str, str]  # tagged with the run's application_name, see cancel_queries
+    params: dict[str, str]  # carrying RUN_APPLICATION_NAME, see cancel_queries
     run_id: str
 
 
@@ -48,8 +41,6 @@ class StageContext:
 class Stage:
     name: str
     run: Callable[[StageContext], dict[str, object]]
-    # Called once on a stop request, before the stage's queries are cancelled.
-    stop: Callable[[], None] | None = None
 
 
 def load_inbox(ctx: StageContext) -> dict[str, object]:
@@ -65,20 +56,28 @@ def load_inbox(ctx: StageContext) -> dict[str, object]:
 
 
 def build_models(ctx: StageContext) -> dict[str, object]:
-    from countonce import dbt
-    from scheduler.metrics import dedup_metrics
-
-    manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    selection = PER_BATCH_ARGS if PARSED_PROJECT.views_current else ["--selector", "pipeline"]
-    PARSED_PROJECT.views_current = False  # until this build succeeds
-    dbt.build(ctx.settings, ctx.params, [*DBT_BUILD_ARGS, *selection], manifest)
-    PARSED_PROJECT.views_current = manifest is not None
-    # dbt keeps the id of its latest invocation in a global; the pipeline lock makes that ours.
+    """dbt build: the full pipeline the first time a project is built in this process, then
+    the per-batch models (selector per_batch) while the project is unchanged."""
     from dbt_common.invocation import get_invocation_id
 
+    from countonce import dbt
+    from scheduler.scope import scope_metrics
+
+    manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
+    selector = "per_batch" if PARSED_PROJECT.built else "pipeline"
+    PARSED_PROJECT.built = False  # until this build succeeds
+    dbt.build(
+        ctx.settings,
+        ctx.params,
+        [*DBT_BUILD_ARGS, "--selector", selector],
+        manifest,
+        application_name=RUN_APPLICATION_NAME,
+    )
+    PARSED_PROJECT.built = manifest is not None
+    # dbt keeps the id of its latest invocation; the pipeline lock makes that this run's.
     invocation_id = get_invocation_id()
     with db.connect(ctx.params, autocommit=True) as conn:
-        measured = dedup_metrics(conn, invocation_id)
+        measured = scope_metrics(conn)
     return {"dbt_invocation_id": invocation_id, **measured}
 
 
@@ -89,14 +88,14 @@ class ParsedProject:
     separately would only add an invocation. An edited model changes the fingerprint, so
     the next run parses again and an analyst's change is never ignored.
 
-    views_current: a build of this manifest succeeded, so the views and the claims ledger
-    it defines exist as written and the next build may skip them (selector per_batch). A
-    new manifest or a failed build turns it off.
+    built: a full build of this manifest succeeded, so its views exist as written and the
+    next build may build only the per-batch models. A new manifest or a failed build turns
+    it off.
     """
 
     def __init__(self) -> None:
         self.enabled = False
-        self.views_current = False
+        self.built = False
         self._key: tuple | None = None
         self._manifest: object | None = None
 
@@ -105,14 +104,19 @@ class ParsedProject:
             return None
         from countonce import dbt
 
-        key = (_fingerprint(settings.dbt_project_dir), tuple(dbt.dbt_vars(settings).items()))
+        key = _fingerprint(settings.dbt_project_dir)
         if key != self._key:
-            outcome = dbt.invoke(settings, params, ["parse", *DBT_BUILD_ARGS])
+            outcome = dbt.invoke(
+                settings,
+                params,
+                ["parse", *DBT_BUILD_ARGS],
+                application_name=RUN_APPLICATION_NAME,
+            )
             if not outcome.success:
                 return None  # the build parses again and reports the error
             self._key, self._manifest = key, outcome.result.result
-            self.views_current = False
-            collector.keep_long_lived()
+            self.built = False
+            runtime.after_parse()
             log.info("dbt project parsed", extra={"project": str(settings.dbt_project_dir)})
         return self._manifest
 
@@ -135,12 +139,7 @@ def run_checks(ctx: StageContext) -> dict[str, object]:
     from expectations.checks import run_checks as run_all_checks
 
     report = run_all_checks(ctx.settings, ctx.params, full=False, run_id=ctx.run_id)
-    return check_figures(report.success, report.critical_failed, report.warnings)
-
-
-def check_figures(success: bool, critical_failed: int, warnings: int) -> dict[str, object]:
-    failed = critical_failed if success else max(critical_failed, 1)
-    return {"checks_failed": failed, "checks_warned": warnings}
+    return {"checks_failed": report.critical_failed, "checks_warned": report.warnings}
 
 
 STAGES: tuple[Stage, ...] = (
@@ -157,18 +156,14 @@ def warm_up() -> None:
     import dbt.cli.main  # noqa: F401
     import great_expectations  # noqa: F401
 
-    collector.keep_long_lived()
+    runtime.after_imports()
     PARSED_PROJECT.enabled = True
 
 
-def cancel_queries(conn: psycopg.Connection, application_name: str) -> int:
-    """Cancel the statements this run has in flight; returns how many backends were signalled.
-
-    The loader and checks connect with the run's application_name; dbt-postgres names its
-    connections itself, so its backends are found through dbt's adapter in this process.
-    A cancelled statement rolls back its transaction, so a model is either rebuilt or untouched.
-    """
-    pids = _dbt_backend_pids()
+def cancel_queries(conn: psycopg.Connection) -> int:
+    """Cancel the statements the running batch has in flight; returns how many backends were
+    signalled. A cancelled statement rolls back its transaction, so a model is either
+    rebuilt or untouched."""
     row = conn.execute(
         """
         select count(pg_cancel_backend(pid))
@@ -176,28 +171,8 @@ def cancel_queries(conn: psycopg.Connection, application_name: str) -> int:
         where pid <> pg_backend_pid()
           and datname = current_database()
           and state = 'active'
-          and (application_name = %s or pid = any(%s))
+          and application_name = %s
         """,
-        (application_name, pids),
+        (RUN_APPLICATION_NAME,),
     ).fetchone()
     return int(row[0])
-
-
-def _dbt_backend_pids() -> list[int]:
-    # Not imported (or still being imported): dbt has no connection open yet.
-    container = getattr(sys.modules.get("dbt.adapters.factory"), "FACTORY", None)
-    if container is None:
-        return []
-    pids = []
-    for adapter in list(container.adapters.values()):
-        manager = adapter.connections
-        with manager.lock:
-            connections = list(manager.thread_connections.values())
-        for connection in connections:
-            if str(connection.state) != "open" or connection.handle is None:
-                continue
-            try:
-                pids.append(int(connection.handle.get_backend_pid()))
-            except Exception:  # a handle closing under us has nothing left to cancel
-                continue
-    return pids

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
+from countonce.relations import LATEST_CHECK_STATUS, exists
 from scheduler import ledger
 
 RUN_COLUMNS = (
@@ -38,10 +40,10 @@ def collect(conn: psycopg.Connection, limit: int) -> dict[str, list[dict[str, ob
             Decimal(f"{(finished - started).total_seconds():.3f}") if finished else None
         )
     checks: list[dict[str, object]] = []
-    if ledger.relation_exists(conn, "dq.latest_check_status"):
+    if exists(conn, LATEST_CHECK_STATUS):
         checks = (
             conn.cursor(row_factory=dict_row)
-            .execute("select * from dq.latest_check_status")
+            .execute(sql.SQL("select * from {}").format(LATEST_CHECK_STATUS.ident))
             .fetchall()
         )
     return {"runs": runs, "checks": checks}

@@ -64,7 +64,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
         return Server(db.connection_params(configured), None)
     home = tmp_path_factory.mktemp("pg")
     settings = load_settings({"COUNTONCE_HOME": str(home)})
-    server = db._embedded_server(settings, cleanup_mode="delete")
+    server = db.embedded_server(settings, cleanup_mode="delete")
     info = server.get_postmaster_info()
     params = {
         "host": str(info.socket_dir),
@@ -123,7 +123,7 @@ def conn(database: dict[str, str]) -> psycopg.Connection:
 @pytest.fixture
 def migrated(conn: psycopg.Connection) -> psycopg.Connection:
     """A connection to the test database with the landing schema in place."""
-    from ingest.migrate import migrate
+    from countonce.migrate import migrate
 
     migrate(conn)
     return conn

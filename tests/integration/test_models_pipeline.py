@@ -17,9 +17,19 @@ from test_models_support import (
     fact,
     land,
     land_rows,
-    last_run_metrics,
+    last_invocation,
+    scope_size,
     unbalanced_batches,
+    written_by_last_build,
 )
+
+from scheduler.scope import scope_metrics
+
+
+def written_by(row: tuple) -> bool:
+    """Whether a fact row (fact(conn, with_run=True)) was recomputed by the last build."""
+    return row[6] == last_invocation()
+
 
 MINUTE = datetime(2026, 11, 26, 10, 1, tzinfo=UTC)
 
@@ -45,8 +55,23 @@ def test_seed_example_counted_once_and_rebuild_changes_nothing(models):
 
     dbt(settings, params)
     assert (fact(conn, with_run=True), dedup_history(conn), duplicates(conn)) == before
-    assert last_run_metrics(conn)["rows_kept"] == 0
+    assert written_by_last_build(conn, "intermediate.int_order_events_deduplicated") == 0
     assert unbalanced_batches(conn) == []
+
+
+def test_a_batch_processed_again_changes_no_number(models):
+    """Nothing recorded as processed (a run that died after its build): the next builds
+    process the same batch again, and again, and every number stays."""
+    settings, params, conn = models
+    seed = event("evt-9f3", "o-1001", amount="65.00")
+    land(conn, [seed, seed, event("r1", "o-1001", "refunded", "5.00")])
+    dbt(settings, params, record=False)
+    before = (fact(conn), dedup_history(conn), duplicates(conn))
+    for _ in range(2):
+        dbt(settings, params, record=False)
+        assert scope_size(conn) == 1
+        assert (fact(conn), dedup_history(conn), duplicates(conn)) == before
+        assert unbalanced_batches(conn) == []
 
 
 def test_replaying_every_file_leaves_the_fact_unchanged(models):
@@ -62,12 +87,9 @@ def test_replaying_every_file_leaves_the_fact_unchanged(models):
     land(conn, second, source_file="b.jsonl")
     dbt(settings, params)
     assert fact(conn, with_run=True) == before
-    metrics = last_run_metrics(conn)
-    assert (metrics["rows_kept"], metrics["duplicates"], metrics["fact_rows_recomputed"]) == (
-        0,
-        6,
-        0,
-    )
+    assert written_by_last_build(conn, "intermediate.int_order_events_deduplicated") == 0
+    assert written_by_last_build(conn, "analytics.fact_revenue_1m") == 0
+    assert scope_metrics(conn)["duplicates_absorbed"] == 6
     assert unbalanced_batches(conn) == []
     files = conn.execute(
         "select source_file, rows_landed, rows_kept, rows_duplicate, is_balanced"
@@ -98,8 +120,7 @@ def test_late_event_recomputes_its_old_minute(models):
     dbt(settings, params)
     rows = fact(conn, with_run=True)
     assert rows[(MINUTE, "USD")][:5] == (Decimal("12.50"), 0, Decimal("12.50"), 2, 0)
-    late_run = last_run_metrics(conn)["invocation_id"]
-    touched = {key for key, row in rows.items() if row[6] == late_run}
+    touched = {key for key, row in rows.items() if written_by(row)}
     assert touched == {(MINUTE, "USD")}
 
 
@@ -108,45 +129,16 @@ def test_late_duplicate_never_counts_twice_and_is_reported(models):
     long_ago = datetime.now(UTC) - timedelta(hours=3)
     land(conn, [event("e1", amount="40.00")], loaded_at=long_ago)
     dbt(settings, params)
-    assert last_run_metrics(conn)["rows_scanned"] == 1
+    assert scope_size(conn) == 1
     land(conn, [event("e2", amount="1.00")], loaded_at=long_ago)
     dbt(settings, params)
-    assert last_run_metrics(conn)["rows_scanned"] == 1
+    assert scope_size(conn) == 1
 
     land(conn, [event("e1", amount="40.00")])
     dbt(settings, params)
     assert fact(conn)[(MINUTE, "USD")] == (Decimal("41.00"), 0, Decimal("41.00"), 2, 0)
     assert list(duplicates(conn).values()) == [("o-1", "e1", True)]
-    metrics = last_run_metrics(conn)
-    assert (metrics["duplicates"], metrics["late_duplicates"]) == (1, 1)
-
-
-def test_rescan_window_rereads_recent_batches_and_changes_nothing(models):
-    settings, params, conn = models
-    long_ago = datetime.now(UTC) - timedelta(hours=3)
-    land(conn, [event("e1", amount="40.00")], loaded_at=long_ago)
-    land(conn, [event("e2", amount="1.00"), event("e2", amount="1.00")])
-    dbt(settings, params)
-    before = fact(conn)
-    land(conn, [event("e3", amount="2.00")])
-    dbt(settings, params, rescan_minutes=0)
-    assert last_run_metrics(conn)["rows_scanned"] == 1
-
-    land(conn, [event("e4", amount="3.00")])
-    dbt(settings, params, rescan_minutes=60)
-    metrics = last_run_metrics(conn)
-    # The two recent batches again and the new one; the batch of three hours ago is not.
-    assert (metrics["scanned_load_batches"], metrics["rows_scanned"]) == (3, 4)
-    assert (metrics["rows_kept"], metrics["duplicates"]) == (1, 0)
-    assert fact(conn)[(MINUTE, "USD")] == (
-        before[(MINUTE, "USD")][0] + Decimal("5.00"),
-        0,
-        before[(MINUTE, "USD")][0] + Decimal("5.00"),
-        4,
-        0,
-    )
-    assert list(duplicates(conn).values()) == [("o-1", "e2", False)]
-    assert unbalanced_batches(conn) == []
+    assert scope_metrics(conn)["duplicates_absorbed"] == 1
 
 
 def test_conflicts_are_listed_and_the_kept_copy_counts(models):
@@ -161,7 +153,7 @@ def test_conflicts_are_listed_and_the_kept_copy_counts(models):
     ).fetchall()
     assert [row[:4] for row in conflicts] == [("o-1", "e1", Decimal("65.00"), Decimal("56.00"))]
     assert conflicts[0][4] is not None
-    assert last_run_metrics(conn)["conflicts"] == 1
+    assert scope_metrics(conn)["conflicts"] == 1
 
 
 REJECTS = [
@@ -215,7 +207,7 @@ def test_bad_rows_are_rejected_with_a_reason_and_never_fail_the_build(models):
     assert fact(conn) == {
         (MINUTE, "USD"): (Decimal("1000000000022.49"), 0, Decimal("1000000000022.49"), 4, 0)
     }
-    assert last_run_metrics(conn)["rejects"] == len(REJECTS)
+    assert scope_metrics(conn)["rejects"] == len(REJECTS)
     assert unbalanced_batches(conn) == []
 
 
@@ -261,8 +253,12 @@ def test_full_refresh_gives_the_same_fact_as_the_incremental_history(models):
     incremental = (fact(conn), dedup_history(conn), duplicates(conn))
     dbt(settings, params, "build", "--full-refresh")
     assert (fact(conn), dedup_history(conn), duplicates(conn)) == incremental
-    dbt(settings, params, recon_full=True)
     assert unbalanced_batches(conn) == []
+    full = conn.execute(
+        "select count(*), count(*) filter (where not is_match)"
+        " from reconciliation.recon_revenue_1m_full"
+    ).fetchone()
+    assert full == (4, 0)
 
 
 def test_dbt_unit_tests_pass(models):
@@ -276,26 +272,25 @@ def test_dbt_unit_tests_pass(models):
 
 def test_primary_key_tests_catch_a_repeated_and_a_null_key(models):
     settings, params, conn = models
-    land(conn, [event("e1")])
-    dbt(settings, params)
-    metrics = "reconciliation.recon_dedup_run_metrics"
-    key_test = ["test", "--select", "primary_key_recon_dedup_run_metrics_invocation_id"]
+    land(conn, [event("e1"), event("e2")])
+    dbt(settings, params, record=False)
+    history = "intermediate.int_order_events_deduplicated"
+    key_test = ["test", "--select", "test_name:primary_key,int_order_events_deduplicated"]
     dbt(settings, params, *key_test)
     # The database enforces this key; a table built before its constraints would not.
-    (index,) = conn.execute(
+    for (index,) in conn.execute(
         "select indexrelid::regclass::text from pg_index where indrelid = %s::regclass",
-        (metrics,),
-    ).fetchone()
-    conn.execute(f"drop index {index}")
-    conn.execute(f"alter table {metrics} alter column invocation_id drop not null")
+        (history,),
+    ).fetchall():
+        conn.execute(f"drop index {index}")
+    conn.execute(f"alter table {history} alter column event_id drop not null")
 
-    conn.execute(f"insert into {metrics} select * from {metrics}")
+    conn.execute(f"insert into {history} select * from {history} where event_id = 'e1'")
     repeated = dbt(settings, params, *key_test, expect_success=False)
-    assert not repeated.success and "primary_key_recon_dedup_run_metrics" in repeated.failures[0]
+    assert not repeated.success
+    assert all("primary_key_int_order_events_deduplicated" in f for f in repeated.failures)
 
-    conn.execute(f"delete from {metrics}")
-    conn.execute(f"insert into {metrics} (invocation_id) values (null)")
-    assert not dbt(settings, params, *key_test, expect_success=False).success
-
-    conn.execute(f"delete from {metrics}")
+    conn.execute(f"delete from {history} where event_id = 'e1'")
     dbt(settings, params, *key_test)
+    conn.execute(f"update {history} set event_id = null where event_id = 'e2'")
+    assert not dbt(settings, params, *key_test, expect_success=False).success

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ import psycopg
 
 from countonce.dbt import DbtOutcome, invoke
 from countonce.settings import Settings
+from ingest.event_minute import NULL, utc_minute
+from scheduler.scope import record_processed
 
 FACT_VALUES = (
     "gross_paid_amount",
@@ -116,12 +119,39 @@ def dbt(
     params: dict[str, str],
     *args: str,
     expect_success: bool = True,
+    record: bool = True,
     **extra_vars: object,
 ) -> DbtOutcome:
-    outcome = invoke(settings, params, list(args or ["build"]), extra_vars=extra_vars)
+    """Run dbt (default: build); after a successful build, record its scope as processed, as
+    a batch run does once its checks pass (record=False: as if the run had died there)."""
+    outcome = invoke(settings, params, list(args or ["build"]), extra_vars=extra_vars or None)
     if expect_success and not outcome.success:
         raise AssertionError(f"dbt {' '.join(args)} failed: {outcome.failures}")
+    if outcome.success and record and list(args[:1] or ["build"]) == ["build"]:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            record_processed(conn, str(uuid.uuid4()), last_invocation())
     return outcome
+
+
+def last_invocation() -> str:
+    """The id of the last dbt invocation of this process."""
+    from dbt_common.invocation import get_invocation_id
+
+    return get_invocation_id()
+
+
+def written_by_last_build(conn: psycopg.Connection, relation: str) -> int:
+    """Rows of `relation` that the last dbt invocation wrote."""
+    return conn.execute(
+        f"select count(*) from {relation} where invocation_id = %s", (last_invocation(),)
+    ).fetchone()[0]
+
+
+def scope_size(conn: psycopg.Connection) -> int:
+    """Load batches in the last build's scope."""
+    return conn.execute(
+        "select count(*) from intermediate.int_load_batches_unprocessed"
+    ).fetchone()[0]
 
 
 def fact(conn: psycopg.Connection, *, with_run: bool = False) -> dict[tuple, tuple]:
@@ -148,14 +178,6 @@ def duplicates(conn: psycopg.Connection) -> dict[int, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def last_run_metrics(conn: psycopg.Connection) -> dict[str, object]:
-    cur = conn.execute(
-        "select * from reconciliation.recon_dedup_run_metrics order by recorded_at desc limit 1"
-    )
-    names = [c.name for c in cur.description]
-    return dict(zip(names, cur.fetchone(), strict=True))
-
-
 def unbalanced_batches(conn: psycopg.Connection) -> list[tuple]:
     return conn.execute(
         "select * from reconciliation.recon_conservation_by_batch where not is_balanced"
@@ -163,9 +185,23 @@ def unbalanced_batches(conn: psycopg.Connection) -> list[tuple]:
 
 
 def fill_event_minute(conn, batch: int) -> None:
-    """What the loader writes for rows landed by hand: the UTC minute of event_time."""
-    conn.execute(
-        "update raw.order_events set event_minute = raw.utc_minute(record ->> 'event_time')"
+    """What the loader writes for rows landed by hand: the UTC minute of event_time, by the
+    loader's own rule (ingest/event_minute.py)."""
+    rows = conn.execute(
+        "select landing_seq, record ->> 'event_time' from raw.order_events"
         " where load_batch_id = %s",
         (batch,),
-    )
+    ).fetchall()
+    minutes = [(minute_of(text), seq) for seq, text in rows]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "update raw.order_events set event_minute = %s where landing_seq = %s", minutes
+        )
+
+
+def minute_of(event_time: str | None) -> datetime | None:
+    """ingest.event_minute's UTC minute as a datetime (None where it gives COPY's NULL)."""
+    text = utc_minute(event_time)
+    if text == NULL:
+        return None
+    return datetime.fromisoformat(text.decode())

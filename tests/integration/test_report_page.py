@@ -12,9 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from test_models_support import fill_event_minute
 
+from countonce.migrate import migrate
 from countonce.report import money, write_report
-from scheduler import ledger
 from scheduler.pipeline import run_batch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -56,11 +57,7 @@ def land(
                 " source_offset, record) values (%s, %s, %s, %s, %s)",
                 (batch, source_file, line, (line - 1) * 100, Jsonb(record)),
             )
-        conn.execute(
-            "update raw.order_events set event_minute = raw.utc_minute(record ->> 'event_time')"
-            " where load_batch_id = %s",
-            (batch,),
-        )
+        fill_event_minute(conn, batch)
         for extra in range(rejected_lines):
             line = len(records) + extra + 1
             conn.execute(
@@ -174,7 +171,7 @@ def test_money_is_shown_exactly():
 
 
 def test_report_from_landing_alone_counts_batches_and_escapes_text(migrated, settings, database):
-    ledger.ensure_schema(migrated)
+    migrate(migrated)
     land(migrated, "<script>alert(1)</script>.jsonl", [paid("e1", "o1", "65.00", "USD", "x")])
     land(migrated, "b.jsonl", [], rejected_lines=2)
 

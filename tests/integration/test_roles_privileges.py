@@ -15,7 +15,6 @@ from psycopg import errors
 from psycopg.conninfo import make_conninfo
 
 from countonce.roles import ANALYST, LOADER, TRANSFORMER
-from scheduler import ledger
 from tests.conftest import env_for, own_database, run_cli
 
 EVENT = (
@@ -66,8 +65,6 @@ def deployment(pg_server, tmp_path_factory) -> Deployment:
         transformer = deployed.env_as(TRANSFORMER)
         run_cli(transformer, "build", check=True)
         run_cli(transformer, "check", check=True)
-        with deployed.as_role(TRANSFORMER) as conn:
-            ledger.ensure_schema(conn)  # ops, as a batch run would create it
         yield deployed
 
 

@@ -64,8 +64,9 @@ def test_a_batch_loads_builds_checks_and_is_recorded(settings, database, conn, c
 
 
 def test_a_single_runs_checks_process_sees_a_break_and_its_repair(settings, database, conn):
-    from scheduler import stages
     from scheduler.checks_worker import ChecksWorker
+
+    from scheduler import stages
 
     write_events(settings.inbox / "a.jsonl", 20, prefix="a")
     built = stages.StageContext(settings, database, "worker-build")
@@ -91,8 +92,9 @@ def test_a_single_runs_checks_process_sees_a_break_and_its_repair(settings, data
 
 
 def test_a_stopped_checks_process_fails_the_stage_with_a_clear_error(settings, database):
-    from scheduler import stages
     from scheduler.checks_worker import ChecksWorker
+
+    from scheduler import stages
 
     with ChecksWorker(settings, database) as worker:
         worker.kill()

@@ -1,5 +1,7 @@
 {#- Duplicates whose business fields differ from the kept copy: the kept copy counts, the
-    conflict is listed here with both values and when each copy landed. -#}
+    conflict is listed here with both values and when each copy landed. Times are compared
+    by what the fact counts them in as well (event_minute, taken from the text) as by
+    event_at. -#}
 {{ config(materialized='view') }}
 
 with
@@ -30,6 +32,7 @@ conflicts as (
         duplicates.loaded_at as conflicting_loaded_at,
         duplicates.source_file as conflicting_source_file,
         duplicates.source_line as conflicting_source_line,
+        duplicates.load_batch_id as conflicting_load_batch_id,
         duplicates.detected_at,
         duplicates.invocation_id
     from duplicates
@@ -42,6 +45,7 @@ conflicts as (
         or duplicates.amount is distinct from kept_events.amount
         or duplicates.currency is distinct from kept_events.currency
         or duplicates.event_at is distinct from kept_events.event_at
+        or duplicates.event_minute is distinct from kept_events.event_minute
 ),
 
 final as (

@@ -1,23 +1,20 @@
 {#- One row per (order_id, event_id): the first landed copy (lowest landing_seq) wins.
-    Each run reads only the landing batches it claims (plus, with rescan_minutes, those
-    that finished within that window) and looks the candidates up in the keyed history, so
-    a copy arriving any time later is never kept twice. A copy committed late with a lower landing_seq than
-    the kept one supersedes it, exactly as a full refresh would decide. -#}
+    Each run reads the valid rows of the batches in its scope (int_load_batches_unprocessed)
+    and looks them up in this keyed history, so a copy arriving any time later is never kept
+    twice. A copy committed late with a lower landing_seq than the kept one supersedes it,
+    exactly as a full refresh would decide. Processing a batch again writes nothing new: its
+    first copies are already the history's (or superseded by earlier ones). -#}
 {{
     config(
         unique_key=['order_id', 'event_id'],
-        incremental_strategy='delete+insert',
-        pre_hook="{{ claim_load_batches('int_order_events_deduplicated') }}",
-        indexes=[
+        indexes=key_indexes([
             {'columns': ['order_id', 'event_id'], 'unique': True},
             {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
             {'columns': ['event_minute']},
-            {'columns': ['invocation_id']},
-        ],
+        ]),
     )
 }}
--- depends_on: {{ ref('stg_shopflow__load_batches') }}
 {#- The columns kept. Only these are read from staging: the window below sorts whole rows,
     and the landed record is most of a row's width. -#}
 {%- set kept_columns = [
@@ -32,7 +29,7 @@ valid_events as (
     from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is null
-        and {{ claimed_batch_filter('int_order_events_deduplicated', rescan=true) }}
+        and {{ in_run_scope() }}
 ),
 
 {% if is_incremental() %}

@@ -1,17 +1,14 @@
-{#- Landed rows that break the order_events contract, each with its reject reason. -#}
+{#- Landed rows that break the order_events contract, each with its reject reason; each run
+    recomputes the rows of the batches in its scope and overwrites them by landing_seq. -#}
 {{
     config(
         unique_key='landing_seq',
-        incremental_strategy='delete+insert',
-        pre_hook="{{ claim_load_batches('int_order_events_rejected') }}",
-        indexes=[
+        indexes=key_indexes([
             {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
-            {'columns': ['invocation_id']},
-        ],
+        ]),
     )
 }}
--- depends_on: {{ ref('stg_shopflow__load_batches') }}
 
 with
 
@@ -19,7 +16,7 @@ order_events as (
     select * from {{ ref('stg_shopflow__order_events') }}
     where
         reject_reason is not null
-        and {{ claimed_batch_filter('int_order_events_rejected') }}
+        and {{ in_run_scope() }}
 ),
 
 final as (

@@ -1,22 +1,20 @@
-{#- Revenue per UTC minute and currency. Every minute touched by this run (a new kept
-    event, or a kept event superseded by a late-committed earlier copy) is recomputed from
-    the whole deduplicated history of that minute and upserted: never incremented, so
-    replays and rebuilds cannot change a number. -#}
+{#- Revenue per UTC minute and currency. Every minute that the run's scope touches (the
+    minute of each kept event of its batches, and of each kept copy those superseded) is
+    recomputed from the whole deduplicated history of that minute and overwritten: never
+    incremented, so replays, a batch processed twice and rebuilds cannot change a number.
+    The minutes are found through the kept events of the scope's batches, not through what
+    the dedup model inserted in this build, so a batch processed again recomputes them all. -#}
 {{
     config(
         unique_key=['minute', 'currency'],
-        incremental_strategy='delete+insert',
-        pre_hook="{{ claim_load_batches(
-            'fact_revenue_1m', after=['int_order_events_deduplicated']
-        ) }}",
         post_hook="{{ delete_empty_revenue_rows(this) }}",
-        indexes=[
+        indexes=key_indexes([
             {'columns': ['minute', 'currency'], 'unique': True},
             {'columns': ['invocation_id']},
-        ],
+        ]),
     )
 }}
--- depends_on: {{ ref('stg_shopflow__load_batches') }}
+-- depends_on: {{ ref('int_load_batches_unprocessed') }}
 
 with
 
@@ -24,7 +22,7 @@ with
 
 touched_events as (
     select * from {{ ref('int_order_events_deduplicated') }}
-    where {{ in_subquery('load_batch_id', claimed_load_batches('fact_revenue_1m')) }}
+    where {{ in_run_scope() }}
 ),
 
 current_rows as (

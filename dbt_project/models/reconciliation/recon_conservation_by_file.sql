@@ -1,10 +1,15 @@
-{#- Conservation per source file, summed over its landing batches. -#}
-{{ config(materialized='view') }}
+{#- Conservation per source file: its landing batches summed (recon_conservation_by_batch),
+    and the line its loader holds back, if any: an unterminated last line of a file still
+    being written is pending, not lost, until it lands. -#}
 
 with
 
 batch_ledger as (
     select * from {{ ref('recon_conservation_by_batch') }}
+),
+
+source_offsets as (
+    select * from {{ ref('stg_shopflow__source_offsets') }}
 ),
 
 file_ledger as (
@@ -18,20 +23,27 @@ file_ledger as (
         sum(rows_kept) as rows_kept,
         sum(rows_duplicate) as rows_duplicate,
         sum(rows_rejected) as rows_rejected,
-        max(reconciled_at) as reconciled_at
+        sum(rows_unaccounted) as rows_unaccounted
     from batch_ledger
     group by source_file
 ),
 
 final as (
     select
-        *,
+        file_ledger.*,
+        case when source_offsets.pending_bytes > 0 then 1 else 0 end as lines_pending,
+        coalesce(source_offsets.pending_bytes, 0) as bytes_pending,
         (
-            lines_read = rows_landed + lines_rejected_at_load
-            and rows_in_landing = rows_landed
-            and rows_landed = rows_kept + rows_duplicate + rows_rejected
+            file_ledger.lines_read
+            = file_ledger.rows_landed + file_ledger.lines_rejected_at_load
+            and file_ledger.rows_in_landing = file_ledger.rows_landed
+            and file_ledger.rows_kept + file_ledger.rows_duplicate + file_ledger.rows_rejected
+            = file_ledger.rows_in_landing
+            and file_ledger.rows_unaccounted = 0
         ) as is_balanced
     from file_ledger
+    left join source_offsets
+        on file_ledger.source_file = source_offsets.source_file
 )
 
 select * from final

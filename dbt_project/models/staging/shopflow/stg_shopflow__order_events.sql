@@ -1,5 +1,8 @@
-{#- Typed and validated against the order_events contract (version 1). Nothing here can
-    raise on bad data: every cast is guarded by the validation that precedes it. -#}
+{#- Typed and validated against the order_events contract (version 1): the contract's one
+    home, read by every model and check that needs to know whether a row is valid. Nothing
+    here can raise on bad data: every cast is guarded by the validation that precedes it,
+    and an engine whose casts give null instead of raising (Spark without ANSI mode) still
+    rejects the row, because a null time or amount is itself a reject reason. -#}
 
 {%- set money_event_types = "('paid', 'refunded')" %}
 {#- Non-negative, at most 12 digits before the point (leading zeros aside), at most 2 after. -#}
@@ -36,9 +39,16 @@ extracted as (
 timed as (
     select
         *,
-        -- event_minute is null exactly when event_time is not RFC 3339 with an offset.
+        -- event_minute is null exactly when event_time is not RFC 3339 with an offset, so
+        -- the cast never sees another text. The minute is the text's own (a leap second,
+        -- 23:59:60, counts in 23:59; a fraction finer than a microsecond is cut, not rounded
+        -- up into the next minute), and event_at is held inside it.
         case
-            when event_minute is not null then {{ timestamp_utc('event_time_text') }}
+            when event_minute is not null
+                then least(
+                    {{ timestamp_utc('event_time_text') }},
+                    {{ dbt.dateadd('microsecond', 59999999, 'event_minute') }}
+                )
         end as event_at
     from extracted
 ),
@@ -57,7 +67,7 @@ validated as (
             when event_type not in ('created', 'paid', 'refunded', 'cancelled')
                 then 'event_type_unknown'
             when event_time_text is null then 'event_time_missing'
-            when event_minute is null then 'event_time_invalid'
+            when event_minute is null or event_at is null then 'event_time_invalid'
             -- event_at lies in [event_minute, event_minute + 1 minute): the cast is needed
             -- only when the margin ends inside that minute.
             when

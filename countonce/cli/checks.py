@@ -1,4 +1,4 @@
-"""CLI command of the checks: `countonce check`."""
+"""`countonce check`: the Great Expectations checks."""
 
 from __future__ import annotations
 
@@ -7,20 +7,31 @@ import sys
 
 import click
 
+from countonce.cli.context import Context, database_option, pass_ctx
+
 
 @click.command("check")
-@click.option("--full", is_flag=True, help="Check all history, not only what the last run touched.")
+@click.option("--full", is_flag=True, help="Check all history, not only the current run's scope.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--run-id", default=None, help="Name this check run (default: generated).")
-@click.pass_context
-def check_command(click_ctx: click.Context, full: bool, as_json: bool, run_id: str | None) -> None:
-    """Run the data-quality checks; exit 1 when a critical check fails."""
-    from countonce.cli import Context
-    from expectations.checks import run_checks, to_json
+@database_option
+@pass_ctx
+def check_command(
+    ctx: Context, full: bool, as_json: bool, run_id: str | None, dsn: str | None
+) -> None:
+    """Run the data-quality checks; exit 1 when a critical check fails.
 
-    ctx = click_ctx.ensure_object(Context)
+    They cover the current run's scope (the batches the last build worked on, not yet
+    recorded as processed), or all history with --full.
+    """
+    from expectations.checks import ChecksUnavailable, run_checks, to_json
+
+    ctx.use_database(dsn)
     # A user asking for a check sees its run in the Data Docs, whatever the outcome.
-    report = run_checks(ctx.settings, ctx.params, full=full, run_id=run_id, data_docs=True)
+    try:
+        report = run_checks(ctx.settings, ctx.params, full=full, run_id=run_id, data_docs=True)
+    except ChecksUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=to_json))
     else:
@@ -30,7 +41,7 @@ def check_command(click_ctx: click.Context, full: bool, as_json: bool, run_id: s
 
 
 def _print_report(report) -> None:
-    scope = "all history" if report.full else "touched by the last run"
+    scope = "all history" if report.full else "the current run's scope"
     click.echo(
         f"check run {report.run_id}: {report.scope_minutes} minutes, "
         f"{report.scope_batches} load batches ({scope}), {report.seconds:.2f} s"

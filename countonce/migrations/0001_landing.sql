@@ -1,27 +1,5 @@
--- The loader's own migration: idempotent, run before every load.
+-- The landing schema written by the loader: every copy of every order event, as delivered.
 create schema if not exists raw;
-
--- UTC minute of an RFC 3339 timestamp with an offset, or null when the text is not one: the
--- rule by which the loader fills raw.order_events.event_minute (ingest/event_minute.py), for
--- rows written by other means. Never raises. Offsets stop at 15:59, PostgreSQL's limit.
-create or replace function raw.utc_minute(event_time text) returns timestamptz
-language sql immutable parallel safe
-return case
-    when event_time !~ (
-        '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]'
-        || ':([0-5][0-9]|60)([.][0-9]{1,9})?([Zz]|[+-](0[0-9]|1[0-5]):[0-5][0-9])$'
-    ) then null
-    when substr(event_time, 1, 4)::integer < 1 then null
-    when substr(event_time, 9, 2)::integer > extract(day from (
-        make_date(substr(event_time, 1, 4)::integer, substr(event_time, 6, 2)::integer, 1)
-        + interval '1 month - 1 day'
-    )) then null
-    else date_trunc(
-        'minute',
-        (left(event_time, 19) || substring(event_time from '([Zz]|[+-][0-9:]+)$'))::timestamptz
-        at time zone 'UTC'
-    ) at time zone 'UTC'
-end;
 
 create sequence if not exists raw.load_batch_id_seq;
 
@@ -49,7 +27,8 @@ create table if not exists raw.order_events (
     source_offset bigint not null,
     loaded_at timestamptz not null default now(),
     record jsonb not null,
-    -- UTC minute of record.event_time, null when that is not RFC 3339 with an offset
+    -- UTC minute of record.event_time (ingest/event_minute.py), null when that is not
+    -- RFC 3339 with an offset
     event_minute timestamptz
 );
 create index if not exists order_events_load_batch_id_idx on raw.order_events (load_batch_id);

@@ -1,8 +1,7 @@
-"""CLI commands of batch runs: `countonce run`, `countonce schedule`, `countonce status`."""
+"""`countonce run`, `countonce schedule` and `countonce status`: batch runs."""
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -10,7 +9,8 @@ import sys
 
 import click
 
-from countonce import db
+from countonce import db, runtime
+from countonce.cli.context import Context, database_option, pass_ctx
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ def exit_code(record) -> int:
 
 @click.command("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON on stdout.")
-@click.pass_obj
-def run_command(ctx, as_json: bool) -> None:
+@pass_ctx
+def run_command(ctx: Context, as_json: bool) -> None:
     """Run one batch: load the inbox, dbt build, checks; recorded in ops.pipeline_runs.
 
     \b
@@ -45,24 +45,17 @@ def run_command(ctx, as_json: bool) -> None:
       3  the database could not be reached
       4  skipped: another run holds the pipeline lock
     """
-    from scheduler import collector
-    from scheduler.checks_worker import ChecksWorker
     from scheduler.pipeline import run_batch
     from scheduler.signals import StopOnSignal
-    from scheduler.stages import STAGES
 
-    collector.off_for_one_batch()
+    runtime.one_batch()
     stopper = StopOnSignal().install()
-    with ChecksWorker(ctx.settings, ctx.params) as checks:
-        stages = [checks.stage if stage.name == "checks" else stage for stage in STAGES]
-        record = run_batch(
-            ctx.settings, ctx.params, trigger="manual", stop=stopper.event, stages=stages
-        )
+    record = run_batch(ctx.settings, ctx.params, trigger="manual", stop=stopper.event)
     if as_json:
         click.echo(json.dumps(record.as_dict(), indent=2))
     else:
         click.echo(_summary(record))
-    _exit(exit_code(record))
+    sys.exit(exit_code(record))
 
 
 @click.command("schedule")
@@ -77,8 +70,8 @@ def run_command(ctx, as_json: bool) -> None:
     type=click.IntRange(min=1),
     help="Seconds a missed batch may still start late (default: one interval; 300 for cron).",
 )
-@click.pass_obj
-def schedule_command(ctx, every: int | None, misfire_grace: int | None) -> None:
+@pass_ctx
+def schedule_command(ctx: Context, every: int | None, misfire_grace: int | None) -> None:
     """Run batches on a schedule, one at a time, until SIGTERM/SIGINT.
 
     The first batch starts at once. A second scheduler (or a manual `countonce run`) on the
@@ -113,7 +106,9 @@ def schedule_command(ctx, every: int | None, misfire_grace: int | None) -> None:
     stopper.interrupt_with = None
     finished = loop.wait_idle(SCHEDULER_STOP_SECONDS)
     log.info("scheduler stopped", extra={"run_wound_down": finished})
-    _exit(0, force=not finished)
+    if not finished:
+        log.warning("exiting while a stopped stage unwinds; the server rolls back its work")
+    sys.exit(0)
 
 
 @click.command("status")
@@ -121,11 +116,13 @@ def schedule_command(ctx, every: int | None, misfire_grace: int | None) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Runs to show."
 )
-@click.pass_obj
-def status_command(ctx, as_json: bool, limit: int) -> None:
+@database_option
+@pass_ctx
+def status_command(ctx: Context, as_json: bool, limit: int, dsn: str | None) -> None:
     """Show recent batch runs (ops.pipeline_runs) and the latest check status."""
     from scheduler.status import collect, jsonable, render
 
+    ctx.use_database(dsn)
     with db.connect(ctx.params, autocommit=True) as conn:
         found = collect(conn, limit)
     if as_json:
@@ -145,24 +142,3 @@ def _summary(record) -> str:
     ]
     line = head + (": " + ", ".join(figures) if figures else "")
     return line + (f"\n{record.error}" if record.error else "")
-
-
-def _exit(code: int, *, force: bool = False) -> None:
-    """Leave with `code`, without the interpreter's teardown.
-
-    Freeing dbt's and Great Expectations' objects one by one at exit takes about 1.5 s;
-    atexit cleanups still run. A stage still unwinding after a stop request is not waited
-    for either: its transaction is rolled back by the server when the connection goes, so
-    skipping the wait loses nothing.
-    """
-    from scheduler.pipeline import stage_still_running
-
-    if force or stage_still_running():
-        log.warning("exiting while a stopped stage unwinds; the server rolls back its work")
-    else:
-        atexit._run_exitfuncs()
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

@@ -1,0 +1,40 @@
+"""What every command shares: the settings, and where the database is."""
+
+from __future__ import annotations
+
+import click
+
+from countonce import db
+from countonce.settings import Settings, load_settings
+
+
+class Context:
+    def __init__(self) -> None:
+        self.settings: Settings = load_settings()
+        self._params: dict[str, str] | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Connection parameters: a --database given to the command, else the configured
+        database (starting the embedded one when nothing is configured)."""
+        if self._params is None:
+            self._params = db.connection_params(self.settings)
+        return self._params
+
+    def use_database(self, dsn: str | None) -> None:
+        if dsn:
+            self._params = db.params_from_dsn(dsn)
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def database_option(command):
+    """--database DSN: point a reading command at any PostgreSQL."""
+    return click.option(
+        "--database",
+        "dsn",
+        metavar="DSN",
+        default=None,
+        help="A libpq connection string or postgresql:// URL (default: the configured database).",
+    )(command)
