@@ -73,7 +73,7 @@ class RolesReport:
 
 def ensure_roles(settings: Settings, params: dict[str, str]) -> RolesReport:
     """Create or update the three roles and their privileges in the configured database."""
-    from ingest.migrate import migrate
+    from countonce.migrate import migrate
 
     from countonce import db
 

@@ -143,10 +143,11 @@ def _run_locked(
         if record.checks_failed:
             record.status = "checks_failed"
         else:
-            # Everything the run wrote succeeded: its scope is done.
-            record.load_batches_processed = record_processed(
-                conn, record.run_id, record.dbt_invocation_id
-            )
+            if record.dbt_invocation_id is not None:
+                # Everything the run wrote succeeded: its scope is done.
+                record.load_batches_processed = record_processed(
+                    conn, record.run_id, record.dbt_invocation_id
+                )
             record.status = "succeeded"
 
     record.finished_at = _now()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from countonce import db, runtime
+from countonce import db, relations, runtime
 from countonce.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def build_models(ctx: StageContext) -> dict[str, object]:
     from scheduler.scope import scope_metrics
 
     manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    selector = "per_batch" if PARSED_PROJECT.built else "pipeline"
+    per_batch = PARSED_PROJECT.built and _views_in_place(manifest, ctx.params)
+    selector = "per_batch" if per_batch else "pipeline"
     PARSED_PROJECT.built = False  # until this build succeeds
     dbt.build(
         ctx.settings,
@@ -81,6 +82,18 @@ def build_models(ctx: StageContext) -> dict[str, object]:
     return {"dbt_invocation_id": invocation_id, **measured}
 
 
+def _views_in_place(manifest, params: dict[str, str]) -> bool:
+    """Whether every view of the project exists: one dropped since (an analyst's full
+    refresh of a model drops the views that read it) makes the build a full one."""
+    views = [
+        relations.Relation(node.schema, node.alias)
+        for node in manifest.nodes.values()
+        if node.resource_type == "model" and node.config.materialized == "view"
+    ]
+    with db.connect(params, autocommit=True) as conn:
+        return all(relations.exists(conn, view) for view in views)
+
+
 class ParsedProject:
     """The dbt manifest, parsed once and reused while the project's files stay the same.
 
@@ -89,8 +102,8 @@ class ParsedProject:
     the next run parses again and an analyst's change is never ignored.
 
     built: a full build of this manifest succeeded, so its views exist as written and the
-    next build may build only the per-batch models. A new manifest or a failed build turns
-    it off.
+    next build may build only the per-batch models (if they still exist). A new manifest or a
+    failed build turns it off.
     """
 
     def __init__(self) -> None:

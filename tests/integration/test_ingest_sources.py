@@ -220,29 +220,99 @@ def test_cli_without_sources_loads_the_inbox(env, conn, tmp_path) -> None:
     assert proc.stdout.startswith("ingested 1 source(s): 3 lines read, 3 landed, 0 rejected")
 
 
-def test_growing_file_resumes_and_holds_a_partial_line(settings, database, conn, tmp_path):
-    path = tmp_path / "g.jsonl"
+def test_a_growing_inbox_file_resumes_and_holds_a_partial_line(settings, database, conn, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "g.jsonl"
     path.write_bytes(_lines(5))
-    load(settings, database, [str(path)])
+    load(settings, database, [str(inbox)])
     name = str(path.resolve())
     partial = b'{"event_id":"e9","order_id":"o9","event_'
     with open(path, "ab") as handle:
         handle.write(_lines(3, start=6) + partial)
-    summary = load(settings, database, [str(path)])  # the writer is mid-line: leave it
+    summary = load(settings, database, [str(inbox)])  # the writer is mid-line: leave it
     assert summary.landed == 3 and summary.rejected == 0
+    assert (summary.held_back_lines, summary.held_back_bytes) == (1, len(partial))
+    assert "1 unterminated last line(s) held back, pending" in str(summary)
     held_at = path.stat().st_size - len(partial)
     assert _offset(conn, name) == (held_at, 8, False)
+    assert _pending(conn, name) == len(partial)
     with open(path, "ab") as handle:
         handle.write(b'type":"paid"}\n')
-    summary = load(settings, database, [str(path)])
-    assert summary.landed == 1
+    summary = load(settings, database, [str(inbox)])
+    assert summary.landed == 1 and summary.held_back_lines == 0
     row = conn.execute(
         "select source_line, source_offset, record->>'event_id'"
         " from raw.order_events order by landing_seq desc limit 1"
     ).fetchone()
     assert row == (9, held_at, "e9")
     assert _offset(conn, name) == (path.stat().st_size, 9, True)
+    assert _pending(conn, name) == 0
     assert _balance(conn) == {name: (9, 9, 0)}
+
+
+def test_a_held_back_line_lands_once_its_file_settles(settings, database, conn, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "complete.jsonl"
+    path.write_bytes(_lines(2) + _lines(1, start=3).rstrip(b"\n"))
+    assert load(settings, database, [str(inbox)]).held_back_lines == 1
+    past = time.time() - 3600
+    os.utime(path, (past, past))
+    summary = load(settings, database, [str(inbox)])
+    assert (summary.landed, summary.held_back_lines) == (1, 0)
+    assert _pending(conn, str(path.resolve())) == 0
+
+
+def test_a_file_named_on_its_own_is_read_to_its_end(settings, database, conn, tmp_path):
+    """Written a moment ago, its last line without a newline: a one-shot ingest of it lands
+    every line (only an inbox holds back the last line of a file that may still grow)."""
+    path = tmp_path / "fresh.jsonl"
+    path.write_bytes(_lines(4) + _lines(1, start=5).rstrip(b"\n"))
+    summary = load(settings, database, [str(path)])
+    assert (summary.lines_read, summary.landed, summary.held_back_lines) == (5, 5, 0)
+    assert _offset(conn, str(path.resolve())) == (path.stat().st_size, 5, True)
+
+
+def test_a_rotated_file_is_read_from_its_start(settings, database, conn, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(_lines(5))
+    load(settings, database, [str(path)])
+    path.rename(tmp_path / "events.jsonl.1")
+    path.write_bytes(_lines(12, start=100))
+    summary = load(settings, database, [str(path)])
+    assert (summary.lines_read, summary.landed, summary.rejected) == (12, 12, 0)
+    landed = {row[0] for row in conn.execute("select record ->> 'event_id' from raw.order_events")}
+    assert {f"e{i}" for i in range(100, 112)} <= landed
+
+
+def test_a_file_rewritten_shorter_is_read_from_its_start(settings, database, conn, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(_lines(8))
+    load(settings, database, [str(path)])
+    with open(path, "r+b") as handle:  # same file (inode), new and shorter content
+        handle.truncate(0)
+        handle.write(_lines(3, start=50))
+    summary = load(settings, database, [str(path)])
+    assert (summary.lines_read, summary.landed) == (3, 3)
+
+
+def test_a_file_rewritten_in_place_with_new_first_bytes_is_read_from_its_start(
+    settings, database, conn, tmp_path
+):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(_lines(3))
+    load(settings, database, [str(path)])
+    with open(path, "r+b") as handle:
+        handle.write(_lines(6, start=70))  # longer, other first bytes, same inode
+    summary = load(settings, database, [str(path)])
+    assert (summary.lines_read, summary.landed) == (6, 6)
+
+
+def _pending(conn: psycopg.Connection, name: str) -> int:
+    return conn.execute(
+        "select pending_bytes from raw.source_offsets where source_file = %s", (name,)
+    ).fetchone()[0]
 
 
 def test_unterminated_last_line_of_a_settled_file_is_not_lost(

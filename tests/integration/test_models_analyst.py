@@ -66,7 +66,42 @@ def test_analyst_dbt_build_works_offline(migrated, database, env, tmp_path):
             " where table_schema not in ('pg_catalog', 'information_schema')"
         )
     }
-    assert schemas == {"raw", "staging", "intermediate", "analytics", "reconciliation"}
+    assert schemas == {
+        "raw",
+        "dq",
+        "ops",
+        "staging",
+        "intermediate",
+        "analytics",
+        "reconciliation",
+    }
+
+
+def test_a_build_before_anything_landed_succeeds_with_an_empty_fact(database, cli, conn):
+    """countonce build on a database countonce has never touched sets up its schemas first."""
+    proc = cli("build", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert conn.execute("select count(*) from analytics.fact_revenue_1m").fetchone() == (0,)
+    assert cli("check", timeout=600).returncode == 0
+
+
+def test_an_analysts_build_on_a_database_never_set_up_says_what_to_do(database, env, tmp_path):
+    analyst_env = {k: v for k, v in env.items() if k != "COUNTONCE_DATABASE_URL"}
+    analyst_env.update(libpq_variables(database))
+    analyst_env.update(
+        {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbt.cli.main", "build"],
+        cwd=REPO / "dbt_project",
+        env=analyst_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "raw.load_batches does not exist" in proc.stdout
+    assert "countonce db migrate" in proc.stdout
 
 
 def test_docs_publishes_every_model_and_column_as_one_page(migrated, settings, cli):

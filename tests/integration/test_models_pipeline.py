@@ -3,6 +3,7 @@ replays, late and out-of-order events, conflicts, bad rows and out-of-order comm
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -294,3 +295,56 @@ def test_primary_key_tests_catch_a_repeated_and_a_null_key(models):
     dbt(settings, params, *key_test)
     conn.execute(f"update {history} set event_id = null where event_id = 'e2'")
     assert not dbt(settings, params, *key_test, expect_success=False).success
+
+
+def test_a_leap_second_counts_in_the_minute_it_is_stamped_in(models):
+    settings, params, conn = models
+    land(conn, [event("leap", amount="3.00", event_time="2016-12-31T23:59:60Z")])
+    dbt(settings, params)
+    leap_minute = datetime(2016, 12, 31, 23, 59, tzinfo=UTC)
+    assert fact(conn) == {(leap_minute, "USD"): (Decimal("3.00"), 0, Decimal("3.00"), 1, 0)}
+    (event_at,) = conn.execute(
+        "select event_at from intermediate.int_order_events_deduplicated"
+    ).fetchone()
+    assert leap_minute <= event_at < leap_minute + timedelta(minutes=1)
+
+
+def test_copies_whose_times_round_alike_but_fall_in_two_minutes_are_a_conflict(models):
+    """10:40:59.9999999 and 10:41:00 are one microsecond value apart for PostgreSQL, but the
+    fact counts the first in 10:40: the copies disagree, and that is reported."""
+    settings, params, conn = models
+    land(conn, [event("e1", amount="5.00", event_time="2026-11-26T10:40:59.9999999Z")])
+    land(conn, [event("e1", amount="5.00", event_time="2026-11-26T10:41:00Z")])
+    dbt(settings, params)
+    assert list(fact(conn)) == [(datetime(2026, 11, 26, 10, 40, tzinfo=UTC), "USD")]
+    conflicts = conn.execute(
+        "select kept_event_at, conflicting_event_at from intermediate.int_order_event_conflicts"
+    ).fetchall()
+    assert len(conflicts) == 1
+    kept_at, conflicting_at = conflicts[0]
+    assert kept_at < conflicting_at == datetime(2026, 11, 26, 10, 41, tzinfo=UTC)
+
+
+def test_the_ledger_counts_a_held_back_line_as_pending_until_it_lands(models, tmp_path):
+    import os
+    import time
+
+    from ingest.loader import load
+
+    settings, params, conn = models
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "growing.jsonl"
+    path.write_text(json.dumps(event("e1")) + "\n" + json.dumps(event("e2")))
+    load(settings, params, [str(inbox)])
+    dbt(settings, params)
+    by_file = (
+        "select lines_read, rows_landed, lines_pending, is_balanced"
+        " from reconciliation.recon_conservation_by_file where source_file = %s"
+    )
+    assert conn.execute(by_file, (str(path.resolve()),)).fetchone() == (1, 1, 1, True)
+    past = time.time() - 3600
+    os.utime(path, (past, past))
+    load(settings, params, [str(inbox)])
+    dbt(settings, params)
+    assert conn.execute(by_file, (str(path.resolve()),)).fetchone() == (2, 2, 0, True)

@@ -36,33 +36,29 @@ def test_fact_equals_the_simulator_truth_to_the_cent(models, tmp_path: Path):  #
         " where kept_amount <> conflicting_amount"
     )
     assert conflicts.fetchone()[0] == result.conflicts
-    dbt(settings, params, recon_full=True)
+    assert conn.execute(
+        "select count(*) from reconciliation.recon_revenue_1m_full where not is_match"
+    ).fetchone() == (0,)
 
 
 def test_reconciliation_fails_when_the_fact_is_broken(models):  # noqa: F811
     settings, params, conn = models
     land(conn, [event("e1", amount="65.00"), event("e2", amount="1.00")])
-    dbt(settings, params)
+    dbt(settings, params, record=False)  # a build whose run has not recorded its scope yet
     conn.execute("update analytics.fact_revenue_1m set net_amount = net_amount + 0.01")
-    outcome = dbt(
-        settings,
-        params,
-        "build",
-        "--select",
-        "reconciliation",
-        expect_success=False,
-        recon_full=True,
-    )
+    outcome = dbt(settings, params, "test", "--select", "reconciliation", expect_success=False)
     assert not outcome.success
     assert any("assert_fact_matches_landing" in failure for failure in outcome.failures)
+    assert conn.execute(
+        "select count(*) from reconciliation.recon_revenue_1m_full where not is_match"
+    ).fetchone() == (1,)
 
 
 def test_ledger_fails_when_a_row_goes_missing(models):  # noqa: F811
     settings, params, conn = models
     land(conn, [event("e1"), event("e1"), event("e2", amount="x")])
-    dbt(settings, params)
+    dbt(settings, params, record=False)
     conn.execute("delete from intermediate.int_order_event_duplicates")
-    dbt(settings, params, "run", "--select", "recon_conservation_by_batch+", "--full-refresh")
     outcome = dbt(settings, params, "test", "--select", "reconciliation", expect_success=False)
     failed = {failure.split(":")[0] for failure in outcome.failures}
     assert failed == {
@@ -76,12 +72,16 @@ def test_ledger_fails_when_a_row_goes_missing(models):  # noqa: F811
     assert files.fetchall() == [("events-0001.jsonl", 3, 1, 0, 1)]
 
 
-@pytest.mark.parametrize("scope", [{}, {"recon_full": True}])
-def test_reconciliation_sees_a_kept_copy_outside_the_window(models, scope):  # noqa: F811
+@pytest.mark.parametrize("view", ["recon_revenue_1m", "recon_revenue_1m_full"])
+def test_reconciliation_sees_a_kept_copy_outside_the_window(models, view):  # noqa: F811
     """A conflicting copy in another minute must not be counted by the recomputation."""
     settings, params, conn = models
     land(conn, [event("e1", amount="5.00", event_time="2026-11-26T10:01:00Z")])
     dbt(settings, params)
     land(conn, [event("e1", amount="5.00", event_time="2026-11-26T10:07:00Z")])
-    dbt(settings, params, **scope)
+    dbt(settings, params, record=False)
     assert len(fact(conn)) == 1
+    mismatches = conn.execute(
+        f"select count(*) from reconciliation.{view} where not is_match"
+    ).fetchone()[0]
+    assert mismatches == 0

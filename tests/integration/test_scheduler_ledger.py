@@ -11,8 +11,9 @@ import time
 import psycopg
 import pytest
 
+from countonce import locks
+from countonce.migrate import migrate
 from scheduler import ledger, status
-from scheduler.lock import PIPELINE_LOCK_KEY
 from scheduler.pipeline import run_batch
 from scheduler.stages import Stage
 
@@ -50,13 +51,13 @@ def test_a_run_is_recorded_with_its_stage_timings(settings, database, conn):
 
 
 def test_a_held_lock_makes_the_run_skip_and_record_why(settings, database, conn):
-    conn.execute("select pg_advisory_lock(%s)", (PIPELINE_LOCK_KEY,))
+    locks.lock(conn, locks.Lock.PIPELINE)
     record = run_batch(settings, database, trigger="schedule", stages=[_figures()])
     assert record.status == "skipped"
     assert "pipeline lock" in record.error
     (row,) = _rows(conn)
     assert row["status"] == "skipped" and row["trigger"] == "schedule"
-    conn.execute("select pg_advisory_unlock(%s)", (PIPELINE_LOCK_KEY,))
+    locks.unlock(conn, locks.Lock.PIPELINE)
     assert run_batch(settings, database, stages=[_figures()]).status == "succeeded"
 
 
@@ -109,7 +110,7 @@ def test_an_unreachable_database_fails_retryably(settings):
 
 
 def test_rows_left_running_by_a_dead_process_are_closed(settings, database, conn):
-    ledger.ensure_schema(conn)
+    migrate(conn)
     dead = ledger.RunRecord(trigger="schedule", started_at=ledger_now(conn))
     ledger.save(conn, dead)
     run_batch(settings, database, stages=[_figures()])

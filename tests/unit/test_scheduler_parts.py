@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from scheduler.cli import exit_code
 
+from countonce.cli.batches import exit_code
 from scheduler import status
 from scheduler.ledger import RunRecord
 from scheduler.loop import make_trigger

@@ -5,8 +5,16 @@
     recorded yet: no watermark can skip it. A run records its scope as processed only after
     everything it wrote, its checks included, succeeded; a run that dies leaves its scope
     here for the next build, which processes it again, harmlessly: every model overwrites
-    whole keys. -#}
-{{ config(materialized='table') }}
+    whole keys.
+
+    Its rows are replaced in place, never the table (the views that read it would go with
+    it). -#}
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook="{{ delete_all_rows(this) }}",
+    )
+}}
 
 with
 
