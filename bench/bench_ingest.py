@@ -26,10 +26,10 @@ import psutil
 
 from bench.results import record
 from countonce import db
+from countonce.migrate import migrate
 from countonce.settings import libpq_variables, load_settings
 from ingest.chunk import copy_escape
 from ingest.event_minute import utc_minute
-from countonce.migrate import migrate
 
 REPO = Path(__file__).resolve().parent.parent
 

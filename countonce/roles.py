@@ -73,9 +73,8 @@ class RolesReport:
 
 def ensure_roles(settings: Settings, params: dict[str, str]) -> RolesReport:
     """Create or update the three roles and their privileges in the configured database."""
-    from countonce.migrate import migrate
-
     from countonce import db
+    from countonce.migrate import migrate
 
     passwords = {
         LOADER: settings.loader_password,

@@ -24,23 +24,23 @@ counted as (
         load_batches.lines_rejected_at_load,
         load_batches.rows_landed,
         (
-            select count(*) from {{ ref('stg_shopflow__order_events') }} as landed
+            select count(*) as row_count from {{ ref('stg_shopflow__order_events') }} as landed
             where landed.load_batch_id = load_batches.load_batch_id
         ) as rows_in_landing,
         (
-            select count(*) from {{ ref('int_order_events_deduplicated') }} as kept
+            select count(*) as row_count from {{ ref('int_order_events_deduplicated') }} as kept
             where kept.load_batch_id = load_batches.load_batch_id
         ) as rows_kept,
         (
-            select count(*) from {{ ref('int_order_event_duplicates') }} as duplicates
+            select count(*) as row_count from {{ ref('int_order_event_duplicates') }} as duplicates
             where duplicates.load_batch_id = load_batches.load_batch_id
         ) as rows_duplicate,
         (
-            select count(*) from {{ ref('int_order_events_rejected') }} as rejected
+            select count(*) as row_count from {{ ref('int_order_events_rejected') }} as rejected
             where rejected.load_batch_id = load_batches.load_batch_id
         ) as rows_rejected,
         (
-            select count(*) from {{ ref('stg_shopflow__order_events') }} as landed
+            select count(*) as row_count from {{ ref('stg_shopflow__order_events') }} as landed
             where
                 landed.load_batch_id = load_batches.load_batch_id
                 and not exists (
