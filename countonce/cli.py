@@ -151,7 +151,7 @@ def docs_command(ctx: Context) -> None:
 
 def _register_area_commands() -> None:
     from countonce.demo import demo_command
-    from countonce.report import report_command
+    from countonce.report.command import report_command
     from expectations.cli import check_command
     from ingest.cli import generate_command, ingest_command
     from scheduler.cli import run_command, schedule_command, status_command

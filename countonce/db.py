@@ -25,11 +25,26 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL cannot be reached; the message says what to do."""
 
 
+def params_from_dsn(dsn: str) -> dict[str, str]:
+    """Connection params from a libpq connection string (`host=... dbname=...`) or a
+    postgresql:// URL, with the same defaults as a configured database; ValueError when `dsn`
+    is neither."""
+    if not dsn.strip():
+        raise ValueError("an empty connection string names no database")
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(
+            f"not a libpq connection string or postgresql:// URL: {str(exc).strip()}"
+        ) from None
+    return _with_defaults(params)
+
+
 def connection_params(settings: Settings) -> dict[str, str]:
     """Resolve where the database is, starting the embedded server when nothing is configured."""
     if settings.database_url:
-        params = {k: str(v) for k, v in conninfo_to_dict(settings.database_url).items()}
-    elif settings.libpq:
+        return params_from_dsn(settings.database_url)
+    if settings.libpq:
         keys = {
             "PGHOST": "host",
             "PGPORT": "port",
@@ -37,9 +52,11 @@ def connection_params(settings: Settings) -> dict[str, str]:
             "PGPASSWORD": "password",
             "PGDATABASE": "dbname",
         }
-        params = {keys[name]: value for name, value in settings.libpq.items()}
-    else:
-        return start_embedded(settings)
+        return _with_defaults({keys[name]: value for name, value in settings.libpq.items()})
+    return start_embedded(settings)
+
+
+def _with_defaults(params: dict[str, str]) -> dict[str, str]:
     params.setdefault("host", "localhost")
     params.setdefault("port", "5432")
     params.setdefault("user", getpass.getuser())
