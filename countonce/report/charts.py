@@ -133,8 +133,8 @@ def _minute_datum(currency: str, point: MinuteRevenue, panel: int) -> dict[str, 
         "panel": panel,
         # The middle of the minute, so that a bar a minute wide covers its minute.
         "at": _epoch_ms(point.minute + MINUTE / 2),
-        # A float only places the bar; every figure shown is the exact decimal's text.
-        "net_drawn": float(point.net),
+        # The exact decimal's text; the page parses it to a number only to place the bar.
+        "net": str(point.net),
         "label": minute_label(currency, point),
     }
 
@@ -166,7 +166,7 @@ def revenue_chart(currency: str, points: Sequence[MinuteRevenue]) -> dict:
             ),
         )
         y = alt.Y(
-            "net_drawn:Q",
+            "net:Q",
             title=f"net {currency}" if first else None,
             axis=alt.Axis(format=",.2f", labels=first, ticks=first, domain=first),
         )
@@ -184,16 +184,18 @@ def revenue_chart(currency: str, points: Sequence[MinuteRevenue]) -> dict:
             .encode(
                 x=x,
                 y=y,
-                color=alt.condition(
-                    "datum.net_drawn < 0", alt.value(NEGATIVE), alt.value(POSITIVE)
-                ),
+                color=alt.condition("datum.net < 0", alt.value(NEGATIVE), alt.value(POSITIVE)),
                 description="label:N",
                 tooltip="label:N",
             )
             .properties(width=panel.width, height=PLOT_HEIGHT)
         )
     chart = (
-        alt.hconcat(*drawn, data=alt.Data(values=values), spacing=PANEL_SPACING)
+        alt.hconcat(
+            *drawn,
+            data=alt.Data(values=values, format=alt.DataFormat(parse={"net": "number"})),
+            spacing=PANEL_SPACING,
+        )
         .resolve_scale(y="shared")
         .properties(
             description=f"Net revenue per minute in {currency}, "
