@@ -26,17 +26,11 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def params_from_dsn(dsn: str) -> dict[str, str]:
-    """Connection params from a libpq connection string (`host=... dbname=...`) or a
-    postgresql:// URL, with the same defaults as a configured database; ValueError when `dsn`
-    is neither."""
-    if not dsn.strip():
-        raise ValueError("an empty connection string names no database")
+    """Connection parameters of a libpq connection string or postgresql:// URL."""
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as exc:
-        raise ValueError(
-            f"not a libpq connection string or postgresql:// URL: {str(exc).strip()}"
-        ) from None
+        raise DatabaseUnavailable(f"not a connection string or URL: {dsn!r} ({exc})") from None
     return _with_defaults(params)
 
 

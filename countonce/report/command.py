@@ -16,7 +16,7 @@ def _database(ctx: click.Context, param: click.Parameter, dsn: str | None) -> di
         return None
     try:
         return db.params_from_dsn(dsn)
-    except ValueError as exc:
+    except db.DatabaseUnavailable as exc:  # what params_from_dsn raises for a malformed DSN
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
