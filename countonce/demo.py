@@ -201,7 +201,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None]) -> bool:
     for result in failed:
         echo(f"   {result.severity}: {result.suite}.{result.expectation}")
     echo(f"   Data Docs: {report.data_docs_index}")
-    page = write_report(demo, params, settings.site_dir / "demo_report.html")
+    page = write_report(params, settings.site_dir / "demo_report.html")
     echo(f"\nReport of this database: {page}")
     echo(f"Look around: countonce db psql -d {DEMO_DATABASE} -c 'table analytics.fact_revenue_1m'")
     return once and wrong == 0 and record.status == "succeeded" and report.success

@@ -23,7 +23,10 @@ class Context:
 
     def use_database(self, dsn: str | None) -> None:
         if dsn:
-            self._params = db.params_from_dsn(dsn)
+            try:
+                self._params = db.params_from_dsn(dsn)
+            except db.DatabaseUnavailable as exc:  # a malformed DSN: a usage error
+                raise click.BadParameter(str(exc), param_hint="--database") from None
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)

@@ -23,7 +23,7 @@ def report_command(ctx: Context, out: Path | None, dsn: str | None) -> None:
 
     ctx.use_database(dsn)
     try:
-        path = write_report(ctx.settings, ctx.params, out)
+        path = write_report(ctx.params, out or ctx.settings.site_dir / "report.html")
     except OSError as exc:
         raise click.ClickException(
             f"cannot write the report: {exc}; choose another place with --out"
