@@ -40,6 +40,11 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+def is_json(logger: logging.Logger) -> bool:
+    """Whether the logger writes JSON lines (what a child process is configured with)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers)
+
+
 def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else KeyValueFormatter())

@@ -155,6 +155,27 @@ def run_checks(ctx: StageContext) -> dict[str, object]:
     return {"checks_failed": report.critical_failed, "checks_warned": report.warnings}
 
 
+def prepare_checks(settings: Settings, params: dict[str, str], log_json: bool, level: int) -> None:
+    """Initializer of the process that runs a one-shot run's checks (countonce/runtime.py,
+    Prepared): Great Expectations imported and its context built before they are asked for."""
+    from countonce import logs
+    from expectations.checkpoint import checkpoint_for
+
+    runtime.one_batch()
+    logs.configure(json_lines=log_json, level=level)
+    try:
+        checkpoint_for(
+            params, settings.data_docs_dir, full=False, max_reject_rate=settings.dq_max_reject_rate
+        )
+    except Exception:  # e.g. the database is down now; the run's checks retry and report it
+        log.debug("could not prepare the checks", exc_info=True)
+
+
+def prepared_checks_stage(prepared: runtime.Prepared) -> Stage:
+    """The checks stage, run in a prepared process."""
+    return Stage("checks", lambda ctx: prepared.call(run_checks, ctx))
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("load", load_inbox),
     Stage("dbt", build_models),

@@ -45,12 +45,21 @@ def run_command(ctx: Context, as_json: bool) -> None:
       3  the database could not be reached
       4  skipped: another run holds the pipeline lock
     """
+    from countonce import logs
     from scheduler.pipeline import run_batch
     from scheduler.signals import StopOnSignal
+    from scheduler.stages import STAGES, prepare_checks, prepared_checks_stage
 
     runtime.one_batch()
     stopper = StopOnSignal().install()
-    record = run_batch(ctx.settings, ctx.params, trigger="manual", stop=stopper.event)
+    root = logging.getLogger()
+    with runtime.Prepared(
+        prepare_checks, ctx.settings, ctx.params, logs.is_json(root), root.level
+    ) as prepared:
+        stages = [*STAGES[:-1], prepared_checks_stage(prepared)]
+        record = run_batch(
+            ctx.settings, ctx.params, trigger="manual", stop=stopper.event, stages=stages
+        )
     if as_json:
         click.echo(json.dumps(record.as_dict(), indent=2))
     else:
