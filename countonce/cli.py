@@ -154,11 +154,13 @@ def _register_area_commands() -> None:
     from countonce.report import report_command
     from expectations.cli import check_command
     from ingest.cli import generate_command, ingest_command
+    from ingest.webhooks.command import serve_command
     from scheduler.cli import run_command, schedule_command, status_command
 
     for command in (
         demo_command,
         ingest_command,
+        serve_command,
         generate_command,
         check_command,
         run_command,

@@ -60,6 +60,15 @@ class Settings:
     loader_password: str | None = field(default=None, repr=False)
     transformer_password: str | None = field(default=None, repr=False)
     analyst_password: str | None = field(default=None, repr=False)
+    # The webhook endpoint (`countonce serve`): Standard Webhooks secrets (whsec_..., several
+    # while one is rotated), limits per request and per client, and how long it waits.
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_max_events: int = 10_000
+    webhook_rate_limit: int = 200  # requests a second per client address; 0: no limit
+    webhook_batch_wait_ms: int = 5
+    webhook_body_timeout_seconds: int = 10
+    webhook_commit_timeout_seconds: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -105,6 +114,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         loader_password=env.get("COUNTONCE_LOADER_PASSWORD") or None,
         transformer_password=env.get("COUNTONCE_TRANSFORMER_PASSWORD") or None,
         analyst_password=env.get("COUNTONCE_ANALYST_PASSWORD") or None,
+        webhook_secrets=tuple(env.get("COUNTONCE_WEBHOOK_SECRETS", "").split()),
+        webhook_max_body_bytes=_int(env, "COUNTONCE_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+        webhook_max_events=_int(env, "COUNTONCE_WEBHOOK_MAX_EVENTS", 10_000),
+        webhook_rate_limit=_int(env, "COUNTONCE_WEBHOOK_RATE_LIMIT", 200),
+        webhook_batch_wait_ms=_int(env, "COUNTONCE_WEBHOOK_BATCH_WAIT_MS", 5),
+        webhook_body_timeout_seconds=_int(env, "COUNTONCE_WEBHOOK_BODY_TIMEOUT_SECONDS", 10),
+        webhook_commit_timeout_seconds=_int(env, "COUNTONCE_WEBHOOK_COMMIT_TIMEOUT_SECONDS", 10),
     )
 
 
