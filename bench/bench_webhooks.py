@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import h11
-import orjson
+import psutil
 import uvloop
 from psycopg.conninfo import make_conninfo
 from standardwebhooks.webhooks import Webhook
@@ -62,6 +62,7 @@ class Phase:
     statuses: dict[int, int] = field(default_factory=dict)
     retries: int = 0
     wall: float = 0.0
+    cores: dict[str, float] = field(default_factory=dict)  # CPU seconds per second, by process
 
     def figures(self) -> dict[str, object]:
         events = len(self.acknowledged)
@@ -77,6 +78,7 @@ class Phase:
             "p99_ms": round(_quantile(ordered, 0.99) * 1000, 1),
             "statuses": dict(sorted(self.statuses.items())),
             "retries": self.retries,
+            "cores": self.cores,
         }
 
 
@@ -92,16 +94,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def event(event_id: str, n: int) -> dict[str, object]:
-    return {
-        "event_id": event_id,
-        "order_id": f"o-{event_id}",
-        "event_type": "paid",
-        "amount": f"{n % 997}.{n % 100:02d}",
-        "currency": ("USD", "EUR", "GBP")[n % 3],
-        "event_time": f"2026-11-26T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
-        "customer_id": f"c-{n % 10_000:05d}",
-    }
+# One paid event, as a sender's serialiser writes it (compact JSON).
+EVENT = (
+    '{{"event_id":"{id}","order_id":"o-{id}","event_type":"paid","amount":"{units}.{cents:02d}",'
+    '"currency":"{currency}","event_time":"2026-11-26T10:{minute:02d}:{second:02d}Z",'
+    '"customer_id":"c-{customer:05d}"}}'
+)
+CURRENCIES = ("USD", "EUR", "GBP")
+
+
+def event(event_id: str, n: int) -> str:
+    return EVENT.format(
+        id=event_id,
+        units=n % 997,
+        cents=n % 100,
+        currency=CURRENCIES[n % 3],
+        minute=n // 60 % 60,
+        second=n % 60,
+        customer=n % 10_000,
+    )
 
 
 class Connection:
@@ -165,8 +176,8 @@ class Sender:
         msg_id = f"msg_{phase.name}_{worker}_{self.sequence}"
         ids = [f"{msg_id}_{i}" for i in range(phase.events_per_request)]
         events = [event(e, self.sequence + i) for i, e in enumerate(ids)]
-        body = orjson.dumps(events[0] if len(events) == 1 else events)
-        return msg_id, body, ids
+        body = events[0] if len(events) == 1 else "[" + ",".join(events) + "]"
+        return msg_id, body.encode(), ids
 
     def headers(self, msg_id: str, body: bytes) -> dict[str, str]:
         now = datetime.now(UTC)
@@ -202,8 +213,35 @@ class Sender:
         self.connection.close()
 
 
-async def run_phase(port: int, secret: str, phase: Phase, during=None) -> Phase:
+class CpuMeter:
+    """CPU seconds used by the server, by PostgreSQL's processes and by this process."""
+
+    def __init__(self, server_pid: int, pgdata: Path) -> None:
+        self.server = psutil.Process(server_pid)
+        self.pgdata = pgdata
+
+    def read(self) -> dict[str, float]:
+        postmaster = psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        return {
+            "server": _cpu(self.server),
+            "postgres": sum(_cpu(p) for p in [postmaster, *postmaster.children(recursive=True)]),
+            "senders": _cpu(psutil.Process()),
+        }
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
+
+
+async def run_phase(
+    port: int, secret: str, phase: Phase, meter: CpuMeter | None = None, during=None
+) -> Phase:
     loop = asyncio.get_running_loop()
+    before = meter.read() if meter else {}
     started = loop.time()
     stop = started + phase.seconds
     senders = [Sender(port, secret) for _ in range(phase.senders)]
@@ -212,6 +250,9 @@ async def run_phase(port: int, secret: str, phase: Phase, during=None) -> Phase:
         await during()
     await asyncio.gather(*tasks)
     phase.wall = loop.time() - started
+    if meter:
+        after = meter.read()
+        phase.cores = {k: round((after[k] - before[k]) / phase.wall, 2) for k in after}
     return phase
 
 
@@ -246,7 +287,7 @@ def print_phase(phase: Phase) -> None:
         f"{phase.name:>9}: {f['events_per_request']:>3}-event requests x {f['senders']} senders:"
         f" {f['requests']:>6,} requests, {f['events']:>8,} events in {f['seconds']:5.1f} s ="
         f" {f['events_per_second']:>7,} events/s; ack p50 {f['p50_ms']:6.1f} ms,"
-        f" p99 {f['p99_ms']:6.1f} ms; statuses {f['statuses']}"
+        f" p99 {f['p99_ms']:6.1f} ms; statuses {f['statuses']}; cores used {f['cores']}"
     )
 
 
@@ -289,12 +330,13 @@ def run(args: argparse.Namespace, home: str, params: dict[str, str]) -> None:
     )
     try:
         uvloop.run(wait_until_ready(port, server))
+        meter = CpuMeter(server.pid, load_settings({"COUNTONCE_HOME": home}).pgdata)
         phases = [
             Phase("single", 1, args.senders_1, args.seconds, args.max_requests),
             Phase("hundred", 100, args.senders_100, args.seconds, args.max_requests),
         ]
         for phase in phases:
-            uvloop.run(run_phase(port, secret, phase))
+            uvloop.run(run_phase(port, secret, phase, meter))
             print_phase(phase)
 
         async def restart() -> None:
@@ -314,7 +356,7 @@ def run(args: argparse.Namespace, home: str, params: dict[str, str]) -> None:
             print(f"  database stopped and started again: down {time.perf_counter() - down:.1f} s")
 
         outage = Phase("restart", 100, args.senders_100, args.seconds, args.max_requests)
-        uvloop.run(run_phase(port, secret, outage, during=restart))
+        uvloop.run(run_phase(port, secret, outage, None, during=restart))
         print_phase(outage)
         acknowledged = set(outage.acknowledged)
         landed = landed_event_ids(params, outage.name)

@@ -13,6 +13,7 @@ time, as do the elements of a JSON array posted to the webhook endpoint (ingest.
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO
 
 from ingest.chunk import BLOCK_BYTES, Chunk, Position, copy_escape
@@ -27,8 +28,8 @@ from ingest.validate import (
 
 # The bytes copy_escape changes that a line (split at newlines) can hold, as ints for find().
 _NEEDS_ESCAPE = tuple(b"\\\t\r")
-# A JSON text cut from elsewhere (an element of a JSON array) may also span lines.
-_RECORD_ESCAPES = (*_NEEDS_ESCAPE, 10)
+# The same, and newlines: a JSON text cut from elsewhere (an array's element) may span lines.
+_RECORD_ESCAPES = re.compile(rb"[\\\t\r\n]")
 
 
 def skip_rest_of_line(readline, piece: int = 1024 * 1024) -> tuple[int, bool]:
@@ -151,7 +152,7 @@ def record_row(chunk: Chunk, prefix: bytes, line: bytes, line_no: int, start: in
         if why is not None:
             chunk.reject(line_no, start, why, line, len(line))
             return None
-    if any(line.find(special) >= 0 for special in _RECORD_ESCAPES):
+    if _RECORD_ESCAPES.search(line) is not None:
         line = copy_escape(line)
     minute = utc_minute(value.get("event_time"))
     return b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute)
