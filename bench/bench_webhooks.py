@@ -1,13 +1,14 @@
 """The webhook endpoint: events/s and acknowledgement latency, and a database restart mid-run.
 
-    .venv/bin/python -m bench.bench_webhooks        # about a minute and a half
+    .venv/bin/python -m bench.bench_webhooks        # about a minute
 
 `countonce serve` runs in its own process on 127.0.0.1 (a free port), against an embedded
 PostgreSQL in a temporary directory. This process is the senders: asyncio tasks, each with a
 keep-alive HTTP/1.1 connection (h11 over asyncio streams, which costs a sender about a tenth of
 what httpx's client does, so the senders leave the machine's CPU to the server), that sign every
-request with a Standard Webhooks secret and record when each is acknowledged. Every run is
-bounded by a number of requests and by seconds.
+request with a Standard Webhooks secret and record when each is acknowledged. Each phase's
+requests are made before its clock starts (at most --max-requests-1 / --max-requests-100),
+and it ends when they run out or after --seconds, whichever comes first.
 
 1. 1-event requests, then 100-event requests (JSON arrays): events/s and p50/p99 latency from
    sending a request to its 2xx.
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +65,17 @@ class Phase:
     retries: int = 0
     wall: float = 0.0
     cores: dict[str, float] = field(default_factory=dict)  # CPU seconds per second, by process
+    # (webhook id, body, event ids) of each request, made before the clock starts
+    requests: deque[tuple[str, bytes, list[str]]] = field(default_factory=deque)
+
+    def prepare(self) -> None:
+        """Every request the phase may send, so that senders only sign and send."""
+        for n in range(self.max_requests):
+            msg_id = f"msg_{self.name}_{n}"
+            ids = [f"{msg_id}_{i}" for i in range(self.events_per_request)]
+            events = [event(e, n + i) for i, e in enumerate(ids)]
+            body = events[0] if len(events) == 1 else "[" + ",".join(events) + "]"
+            self.requests.append((msg_id, body.encode(), ids))
 
     def figures(self) -> dict[str, object]:
         events = len(self.acknowledged)
@@ -169,15 +182,6 @@ class Sender:
     def __init__(self, port: int, secret: str) -> None:
         self.connection = Connection(port)
         self.webhook = Webhook(secret)
-        self.sequence = 0
-
-    def request(self, phase: Phase, worker: int) -> tuple[str, bytes, list[str]]:
-        self.sequence += 1
-        msg_id = f"msg_{phase.name}_{worker}_{self.sequence}"
-        ids = [f"{msg_id}_{i}" for i in range(phase.events_per_request)]
-        events = [event(e, self.sequence + i) for i, e in enumerate(ids)]
-        body = events[0] if len(events) == 1 else "[" + ",".join(events) + "]"
-        return msg_id, body.encode(), ids
 
     def headers(self, msg_id: str, body: bytes) -> dict[str, str]:
         now = datetime.now(UTC)
@@ -188,10 +192,10 @@ class Sender:
             "webhook-signature": self.webhook.sign(msg_id, now, body.decode()),
         }
 
-    async def run(self, phase: Phase, worker: int, stop: float) -> None:
+    async def run(self, phase: Phase, stop: float) -> None:
         loop = asyncio.get_running_loop()
-        while loop.time() < stop and len(phase.latencies) < phase.max_requests:
-            msg_id, body, ids = self.request(phase, worker)
+        while loop.time() < stop and phase.requests:
+            msg_id, body, ids = phase.requests.popleft()
             while loop.time() < stop + 30:  # an unacknowledged request is sent until it lands
                 started = time.perf_counter()
                 try:
@@ -240,12 +244,13 @@ def _cpu(process: psutil.Process) -> float:
 async def run_phase(
     port: int, secret: str, phase: Phase, meter: CpuMeter | None = None, during=None
 ) -> Phase:
+    phase.prepare()
     loop = asyncio.get_running_loop()
     before = meter.read() if meter else {}
     started = loop.time()
     stop = started + phase.seconds
     senders = [Sender(port, secret) for _ in range(phase.senders)]
-    tasks = [asyncio.create_task(s.run(phase, i, stop)) for i, s in enumerate(senders)]
+    tasks = [asyncio.create_task(s.run(phase, stop)) for s in senders]
     if during is not None:
         await during()
     await asyncio.gather(*tasks)
@@ -294,7 +299,12 @@ def print_phase(phase: Phase) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15, help="Length of each phase.")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="Per phase.")
+    parser.add_argument(
+        "--max-requests-1", type=int, default=30_000, help="Bound on 1-event requests."
+    )
+    parser.add_argument(
+        "--max-requests-100", type=int, default=6_000, help="Bound per 100-event phase."
+    )
     parser.add_argument("--senders-1", type=int, default=32, help="Senders of 1-event requests.")
     parser.add_argument(
         "--senders-100", type=int, default=16, help="Senders of 100-event requests."
@@ -332,8 +342,8 @@ def run(args: argparse.Namespace, home: str, params: dict[str, str]) -> None:
         uvloop.run(wait_until_ready(port, server))
         meter = CpuMeter(server.pid, load_settings({"COUNTONCE_HOME": home}).pgdata)
         phases = [
-            Phase("single", 1, args.senders_1, args.seconds, args.max_requests),
-            Phase("hundred", 100, args.senders_100, args.seconds, args.max_requests),
+            Phase("single", 1, args.senders_1, args.seconds, args.max_requests_1),
+            Phase("hundred", 100, args.senders_100, args.seconds, args.max_requests_100),
         ]
         for phase in phases:
             uvloop.run(run_phase(port, secret, phase, meter))
@@ -355,7 +365,7 @@ def run(args: argparse.Namespace, home: str, params: dict[str, str]) -> None:
             )
             print(f"  database stopped and started again: down {time.perf_counter() - down:.1f} s")
 
-        outage = Phase("restart", 100, args.senders_100, args.seconds, args.max_requests)
+        outage = Phase("restart", 100, args.senders_100, args.seconds, args.max_requests_100)
         uvloop.run(run_phase(port, secret, outage, None, during=restart))
         print_phase(outage)
         acknowledged = set(outage.acknowledged)

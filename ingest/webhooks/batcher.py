@@ -108,6 +108,9 @@ class Batcher:
             group = self._take()
             try:
                 await self._commit(writer, group)
+            except asyncio.CancelledError:  # shutting down: its transaction is rolled back
+                self._fail(group, db.DatabaseUnavailable("the server is shutting down"))
+                raise
             except Exception as exc:  # a writer must outlive any one group
                 log.exception("webhook group commit broke")
                 self._fail(group, exc)
