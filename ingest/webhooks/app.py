@@ -127,7 +127,7 @@ class EventsEndpoint:
                 reason = str(exc) or "the commit did not finish in time"
                 return _error(
                     503,
-                    f"not stored, send it again later: {reason}",
+                    f"not acknowledged, send it again later: {reason}",
                     {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
                 )
             except Refused as exc:

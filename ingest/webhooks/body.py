@@ -29,6 +29,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import orjson
 
@@ -44,7 +45,8 @@ _BYTE_WHITESPACE = re.compile(rb"[ \t\n\r]*")
 _SPACE = frozenset(b" \t\n\r")
 _COMMA = ord(",")
 _ROW = b"%d\t%d\t%b\t%b\n"  # source_line, source_offset, record, event_minute
-_DECODER = json.JSONDecoder()
+# Decoded values only locate events and name a refused value's type; never stored.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 _REASON = 4  # position of the reason in a reject tuple (see Chunk.reject)
 _JSON_TYPES = {str: "string", bool: "boolean", type(None): "null"}
 
@@ -173,7 +175,7 @@ def _document(text: str, start: int, max_events: int) -> list[tuple[int, int]] |
             return [(start, end)]
         return None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=Decimal)
     except (ValueError, RecursionError):
         return None
     kind = _JSON_TYPES.get(type(value), "number")
