@@ -14,5 +14,7 @@ RUN pip install --no-cache-dir -c requirements.lock -e . \
     && mkdir -p /data/inbox /data/countonce && chown -R countonce /data /app/dbt_project
 
 USER countonce
+# `countonce serve` (the webhooks service) listens here.
+EXPOSE 8000
 ENV COUNTONCE_HOME=/data/countonce COUNTONCE_INBOX=/data/inbox
 CMD ["countonce", "schedule"]

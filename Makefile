@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-soak lint format bench bench-quick clean
+.PHONY: install demo test test-fast test-soak lint format bench bench-quick bench-webhooks clean
 
 install: $(STAMP)
 
@@ -45,7 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_models --sizes 100000 1000000 10000000
 	$(BIN)/python -m bench.bench_checks --history 1000000,10000000
 	$(BIN)/python -m bench.bench_pipeline --events 10000
+	$(BIN)/python -m bench.bench_webhooks
 	$(BIN)/python -m bench.summary
+
+# The webhook endpoint on 127.0.0.1: events/s, acknowledgement latency, a database restart.
+bench-webhooks: $(STAMP)
+	$(BIN)/python -m bench.bench_webhooks
 
 bench-quick: $(STAMP)
 	rm -f bench/results.json

@@ -47,6 +47,10 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _words(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(raw.split())
+
+
 def _env(name: str, parse: Callable[[str, str], object] = _text) -> dict[str, object]:
     """Field metadata: the variable a setting is read from, and how its text is parsed."""
     return {"env": name, "parse": parse}
@@ -94,6 +98,32 @@ class Settings:
     )
     analyst_password: str | None = field(
         default=None, repr=False, metadata=_env("COUNTONCE_ANALYST_PASSWORD")
+    )
+    # The webhook endpoint (`countonce serve`): Standard Webhooks secrets (whsec_..., several
+    # while one is rotated), limits per request and per client, and how long it waits.
+    webhook_secrets: tuple[str, ...] = field(
+        default=(),
+        repr=False,
+        metadata=_env("COUNTONCE_WEBHOOK_SECRETS", lambda n, r: tuple(r.split())),
+    )
+    webhook_max_body_bytes: int = field(
+        default=1024 * 1024, metadata=_env("COUNTONCE_WEBHOOK_MAX_BODY_BYTES", _whole)
+    )
+    webhook_max_events: int = field(
+        default=10_000, metadata=_env("COUNTONCE_WEBHOOK_MAX_EVENTS", _whole)
+    )
+    # Requests a second per client address; 0: no limit.
+    webhook_rate_limit: int = field(
+        default=200, metadata=_env("COUNTONCE_WEBHOOK_RATE_LIMIT", _whole)
+    )
+    webhook_batch_wait_ms: int = field(
+        default=5, metadata=_env("COUNTONCE_WEBHOOK_BATCH_WAIT_MS", _whole)
+    )
+    webhook_body_timeout_seconds: int = field(
+        default=10, metadata=_env("COUNTONCE_WEBHOOK_BODY_TIMEOUT_SECONDS", _whole)
+    )
+    webhook_commit_timeout_seconds: int = field(
+        default=10, metadata=_env("COUNTONCE_WEBHOOK_COMMIT_TIMEOUT_SECONDS", _whole)
     )
 
     def __post_init__(self) -> None:

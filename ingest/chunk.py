@@ -37,6 +37,11 @@ def copy_escape(data: bytes) -> bytes:
     )
 
 
+def row_prefix(batch_id: int, source_name: str) -> bytes:
+    """The COPY columns shared by every row of a load batch: load_batch_id and source_file."""
+    return b"%d\t%b\t" % (batch_id, copy_escape(source_name.encode()))
+
+
 @dataclass
 class Chunk:
     """Rows of one load batch; `write` sends COPY data, `on_block` runs after each block."""
@@ -53,8 +58,7 @@ class Chunk:
 
     @property
     def prefix(self) -> bytes:
-        """The COPY columns shared by every row: load_batch_id and source_file."""
-        return b"%d\t%b\t" % (self.batch_id, copy_escape(self.source_name.encode()))
+        return row_prefix(self.batch_id, self.source_name)
 
     @property
     def rejected(self) -> int:

@@ -7,11 +7,13 @@ unsure about take the complete check in ingest.validate.
 Whole lines already in the stream's read buffer are taken as one block (peek, split); when the
 block holds no byte that needs care (CR, tab, backslash), its lines land by the short loop in
 fill_jsonl. Everything else (the first line of a file and its BOM, a line across the buffer's
-end, too long or unterminated lines, lines needing escapes) goes through _row, one at a time.
+end, too long or unterminated lines, lines needing escapes) goes through record_row, one at a
+time, as do the elements of a JSON array posted to the webhook endpoint (ingest.webhooks).
 """
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO
 
 from ingest.chunk import BLOCK_BYTES, Chunk, Position, copy_escape
@@ -26,6 +28,8 @@ from ingest.validate import (
 
 # The bytes copy_escape changes that a line (split at newlines) can hold, as ints for find().
 _NEEDS_ESCAPE = tuple(b"\\\t\r")
+# The same, and newlines: a JSON text cut from elsewhere (an array's element) may span lines.
+_RECORD_ESCAPES = re.compile(rb"[\\\t\r\n]")
 
 
 def skip_rest_of_line(readline, piece: int = 1024 * 1024) -> tuple[int, bool]:
@@ -73,7 +77,7 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
                     minute = utc_minute(value.get("event_time"))
                     rows.append(b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute))
                 else:
-                    row = _row(chunk, prefix, line, line_no, start)
+                    row = record_row(chunk, prefix, line, line_no, start)
                     if row is None:
                         if chunk.rejects_full:
                             break
@@ -104,7 +108,7 @@ def fill_jsonl(stream: BinaryIO, chunk: Chunk, pos: Position, *, hold_partial: b
         else:
             line = raw
         line_no += 1
-        row = _row(chunk, prefix, line, line_no, offset)
+        row = record_row(chunk, prefix, line, line_no, offset)
         offset += size
         if row is not None:
             rows.append(row)
@@ -129,8 +133,11 @@ def _buffered_lines(peek, limit: int) -> tuple[list[bytes], bool] | None:
     return data[:end].split(b"\n"), plain
 
 
-def _row(chunk: Chunk, prefix: bytes, line: bytes, line_no: int, start: int) -> bytes | None:
-    """The COPY row of one line (newline removed, CR not), checked in full; None: rejected."""
+def record_row(chunk: Chunk, prefix: bytes, line: bytes, line_no: int, start: int) -> bytes | None:
+    """The COPY row of one record, checked in full; None: rejected.
+
+    `line` is a line (newline removed, CR not) or one JSON text cut from a request body.
+    """
     if len(line) > chunk.limits.max_line_bytes:
         why = Rejection(LINE_TOO_LONG, f"longer than {chunk.limits.max_line_bytes} bytes")
         chunk.reject(line_no, start, why, line[: chunk.limits.max_line_bytes + 1], len(line))
@@ -145,7 +152,7 @@ def _row(chunk: Chunk, prefix: bytes, line: bytes, line_no: int, start: int) -> 
         if why is not None:
             chunk.reject(line_no, start, why, line, len(line))
             return None
-    if any(line.find(special) >= 0 for special in _NEEDS_ESCAPE):
+    if _RECORD_ESCAPES.search(line) is not None:
         line = copy_escape(line)
     minute = utc_minute(value.get("event_time"))
     return b"%b%d\t%d\t%b\t%b\n" % (prefix, line_no, start, line, minute)

@@ -33,15 +33,15 @@ log = logging.getLogger(__name__)
 FAIL_POINTS = ("after-copy", "mid-copy")
 FAULT_EXIT_CODE = 75
 
-_COPY_ROWS = (
+COPY_ROWS = (
     "copy raw.order_events (load_batch_id, source_file, source_line, source_offset, record,"
     " event_minute) from stdin"
 )
-_COPY_REJECTS = (
+COPY_REJECTS = (
     "copy raw.load_rejects (load_batch_id, source_file, source_line, source_offset, reason,"
     " detail, raw_text, raw_bytes) from stdin"
 )
-_INSERT_BATCH = (
+INSERT_BATCH = (
     "insert into raw.load_batches (load_batch_id, source_file, first_line, last_line,"
     " first_offset, end_offset, lines_read, rows_landed, rows_rejected, started_at)"
     " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -279,7 +279,7 @@ class _Loader:
         with conn.transaction() as tx:
             batch_id = conn.execute("select nextval('raw.load_batch_id_seq')").fetchone()[0]
             with conn.cursor() as cur:
-                with cur.copy(_COPY_ROWS) as copy:
+                with cur.copy(COPY_ROWS) as copy:
                     chunk = Chunk(
                         batch_id, source.name, copy.write, self.limits, on_block=self._block_written
                     )
@@ -290,11 +290,11 @@ class _Loader:
                 if chunk.lines == 0:
                     raise psycopg.Rollback(tx)
                 if chunk.rejects:
-                    with cur.copy(_COPY_REJECTS) as copy:
+                    with cur.copy(COPY_REJECTS) as copy:
                         for reject in chunk.rejects:
                             copy.write_row(reject)
                 cur.execute(
-                    _INSERT_BATCH,
+                    INSERT_BATCH,
                     (
                         batch_id,
                         source.name,

@@ -21,6 +21,7 @@ from countonce.cli.demo import demo_command
 from countonce.cli.ingest import generate_command, ingest_command
 from countonce.cli.models import build_command, dbt_command, docs_command
 from countonce.cli.report import report_command
+from countonce.cli.serve import serve_command
 from countonce.cli.sql import sql_command
 
 log = logging.getLogger("countonce")
@@ -43,6 +44,7 @@ for _command in (
     db_group,
     demo_command,
     ingest_command,
+    serve_command,
     generate_command,
     build_command,
     dbt_command,

@@ -207,6 +207,8 @@ def test_ports_publish_what_the_containers_listen_on(compose, env_example):
     listens = {"postgres": "5432"}
     docs = command_of(compose["services"]["docs"])
     listens["docs"] = docs[docs.index("http.server") + 1]
+    webhooks = command_of(compose["services"]["webhooks"])
+    listens["webhooks"] = webhooks[webhooks.index("--port") + 1]
     published = {}
     for name, service in compose["services"].items():
         for entry in service.get("ports") or []:
@@ -220,7 +222,7 @@ def test_ports_publish_what_the_containers_listen_on(compose, env_example):
                 f"host port {host_port} published by both {published.get(host_port)} and {name}"
             )
             published[host_port] = name
-    assert set(published.values()) >= {"postgres", "docs"}
+    assert set(published.values()) >= {"postgres", "docs", "webhooks"}
 
 
 def test_build_context_and_dockerfile_exist(compose):
@@ -302,3 +304,20 @@ def test_the_docs_command_runs_in_the_image(compose):
     docs = command_of(compose["services"]["docs"])
     assert docs[:2] == ["python", "-m"], docs
     assert importlib.util.find_spec(docs[2]) is not None, f"no module {docs[2]}"
+
+
+def test_the_webhook_service_is_signed_only_and_configured_from_env(compose, env_example):
+    service = compose["services"]["webhooks"]
+    command = command_of(service)
+    assert cli_commands(command)[0] == "serve" and "--insecure-no-auth" not in command
+    env = environment(service)
+    secrets = [m for m in interpolated(env["COUNTONCE_WEBHOOK_SECRETS"]) if m["braced"]]
+    assert secrets and secrets[0]["op"] == ":?", "the webhook secret must be required"
+    settings = {n for n in env_example if n.startswith("COUNTONCE_WEBHOOK_")}
+    assert settings <= set(env), f"not passed to the webhooks service: {settings - set(env)}"
+    for entry in service["ports"]:
+        assert resolve(str(entry), env_example).startswith("127.0.0.1:"), (
+            "published beyond loopback"
+        )
+    port = command[command.index("--port") + 1]
+    assert f"127.0.0.1:{port}/" in " ".join(service["healthcheck"]["test"])
