@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -126,6 +127,10 @@ class Settings:
         default=10, metadata=_env("COUNTONCE_WEBHOOK_COMMIT_TIMEOUT_SECONDS", _whole)
     )
 
+    # The environment variables the dbt project reads (env_var in dbt_project.yml) and their
+    # values: a batch run rebuilds every model when they change.
+    dbt_environment: dict[str, str] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         if self.inbox is None:
             object.__setattr__(self, "inbox", self.home / "inbox")
@@ -159,7 +164,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         name = setting.metadata.get("env")
         if name and env.get(name):
             values[setting.name] = setting.metadata["parse"](name, env[name])
+    project = values.get("dbt_project_dir", PROJECT_ROOT / "dbt_project")
+    values["dbt_environment"] = {name: env[name] for name in _dbt_variables(project) if name in env}
     return Settings(**values)
+
+
+def _dbt_variables(project: Path) -> list[str]:
+    try:
+        text = (project / "dbt_project.yml").read_text()
+    except OSError:
+        return []
+    return sorted(set(re.findall(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]", text)))
 
 
 def export_libpq(params: dict[str, str], application_name: str | None = None) -> None:

@@ -76,7 +76,7 @@ having count(*) > 1
 DEDUPLICATED_IN_SCOPE = f"""
 select d.*
 from {r.DEDUPLICATED} as d
-where d.load_batch_id in (select load_batch_id from {{batch}})
+where d.load_batch_id = any(array(select load_batch_id from {{batch}}))
 """
 
 DEDUPLICATED_KEY_REPEATED = f"""
@@ -98,10 +98,10 @@ with totals as (
         sum(b.rows_rejected) as rejected_at_load,
         (
             select count(*) from {r.REJECTED} as j
-            where j.load_batch_id in (select load_batch_id from {{batch}})
+            where j.load_batch_id = any(array(select load_batch_id from {{batch}}))
         ) as rejected_in_staging
     from {r.LOAD_BATCHES} as b
-    where b.load_batch_id in (select load_batch_id from {{batch}})
+    where b.load_batch_id = any(array(select load_batch_id from {{batch}}))
 )
 
 select
@@ -197,7 +197,7 @@ where d.order_id is null or d.event_id is null or d.event_type is null or d.even
                     f"""
 select l.*
 from {r.LEDGER_BY_BATCH} as l
-where l.load_batch_id in (select load_batch_id from {{batch}}) and not l.is_balanced
+where l.load_batch_id = any(array(select load_batch_id from {{batch}})) and not l.is_balanced
 order by l.load_batch_id
 """,
                 ),
@@ -214,7 +214,7 @@ order by l.load_batch_id
                     f"""
 select c.*
 from {r.CONFLICTS} as c
-where c.conflicting_load_batch_id in (select load_batch_id from {{batch}})
+where c.conflicting_load_batch_id = any(array(select load_batch_id from {{batch}}))
 order by c.conflicting_landing_seq
 """,
                 ),
@@ -224,7 +224,7 @@ order by c.conflicting_landing_seq
                     f"""
 select d.landing_seq, d.order_id, d.event_id, d.loaded_at, d.kept_landing_seq
 from {r.DUPLICATES} as d
-where d.load_batch_id in (select load_batch_id from {{batch}}) and d.is_late_duplicate
+where d.load_batch_id = any(array(select load_batch_id from {{batch}})) and d.is_late_duplicate
 order by d.landing_seq
 """,
                 ),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from countonce import db, relations, runtime
+from countonce import db, runtime
 from countonce.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,42 +56,35 @@ def load_inbox(ctx: StageContext) -> dict[str, object]:
 
 
 def build_models(ctx: StageContext) -> dict[str, object]:
-    """dbt build: the full pipeline the first time a project is built in this process, then
-    the per-batch models (selector per_batch) while the project is unchanged."""
+    """dbt build: every model (selector batch) when the project, its environment or the
+    database may have changed since the last full build, else the per-batch models
+    (selector per_batch; scheduler/full_build.py)."""
     from dbt_common.invocation import get_invocation_id
 
     from countonce import dbt
+    from scheduler import full_build
     from scheduler.scope import scope_metrics
 
     manifest = PARSED_PROJECT.manifest(ctx.settings, ctx.params)
-    per_batch = PARSED_PROJECT.built and _views_in_place(manifest, ctx.params)
-    selector = "per_batch" if per_batch else "pipeline"
-    PARSED_PROJECT.built = False  # until this build succeeds
-    dbt.build(
-        ctx.settings,
-        ctx.params,
-        [*DBT_BUILD_ARGS, "--selector", selector],
-        manifest,
-        application_name=RUN_APPLICATION_NAME,
-    )
-    PARSED_PROJECT.built = manifest is not None
+    per_batch = full_build.per_batch_is_enough(ctx.settings, ctx.params)
+    try:
+        outcome = dbt.build(
+            ctx.settings,
+            ctx.params,
+            [*DBT_BUILD_ARGS, "--selector", "per_batch" if per_batch else "batch"],
+            manifest,
+            application_name=RUN_APPLICATION_NAME,
+        )
+    except dbt.DbtFailed:
+        full_build.forget(ctx.settings)
+        raise
+    if not per_batch:
+        full_build.record(ctx.settings, ctx.params, outcome)
     # dbt keeps the id of its latest invocation; the pipeline lock makes that this run's.
     invocation_id = get_invocation_id()
     with db.connect(ctx.params, autocommit=True) as conn:
         measured = scope_metrics(conn)
     return {"dbt_invocation_id": invocation_id, **measured}
-
-
-def _views_in_place(manifest, params: dict[str, str]) -> bool:
-    """Whether every view of the project exists: one dropped since (an analyst's full
-    refresh of a model drops the views that read it) makes the build a full one."""
-    views = [
-        relations.Relation(node.schema, node.alias)
-        for node in manifest.nodes.values()
-        if node.resource_type == "model" and node.config.materialized == "view"
-    ]
-    with db.connect(params, autocommit=True) as conn:
-        return all(relations.exists(conn, view) for view in views)
 
 
 class ParsedProject:
@@ -100,15 +93,10 @@ class ParsedProject:
     Off until a long-running process turns it on (warm_up): for a single run, parsing
     separately would only add an invocation. An edited model changes the fingerprint, so
     the next run parses again and an analyst's change is never ignored.
-
-    built: a full build of this manifest succeeded, so its views exist as written and the
-    next build may build only the per-batch models (if they still exist). A new manifest or a
-    failed build turns it off.
     """
 
     def __init__(self) -> None:
         self.enabled = False
-        self.built = False
         self._key: tuple | None = None
         self._manifest: object | None = None
 
@@ -128,7 +116,6 @@ class ParsedProject:
             if not outcome.success:
                 return None  # the build parses again and reports the error
             self._key, self._manifest = key, outcome.result.result
-            self.built = False
             runtime.after_parse()
             log.info("dbt project parsed", extra={"project": str(settings.dbt_project_dir)})
         return self._manifest

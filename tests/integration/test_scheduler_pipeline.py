@@ -18,6 +18,7 @@ from countonce.settings import PROJECT_ROOT, libpq_variables, load_settings
 from scheduler import ledger
 from scheduler.pipeline import run_batch
 from scheduler.stages import STAGES, Stage
+from tests.conftest import env_for
 
 
 def write_events(path: Path, count: int, *, prefix: str, duplicates: int = 0) -> int:
@@ -105,16 +106,13 @@ def test_a_batch_is_recorded_as_processed_only_when_its_checks_pass(settings, da
     assert fact_total(conn) == (2 * paid, 40)
 
 
-def test_a_warm_scheduler_skips_unchanged_views_and_rebuilds_a_dropped_one(
-    settings, database, conn, monkeypatch
-):
-    from scheduler import stages
+def test_a_batch_run_skips_unchanged_views_and_rebuilds_a_dropped_one(settings, database, conn):
+    from scheduler import full_build
 
-    monkeypatch.setattr(stages, "PARSED_PROJECT", stages.ParsedProject())
-    stages.PARSED_PROJECT.enabled = True
     write_events(settings.inbox / "a.jsonl", 5, prefix="a")
+    assert not full_build.per_batch_is_enough(settings, database)
     assert run_batch(settings, database).status == "succeeded"
-    assert stages.PARSED_PROJECT.built
+    assert full_build.per_batch_is_enough(settings, database)
     views = "select count(*) from pg_views where schemaname in ('staging', 'reconciliation')"
     (count,) = conn.execute(views).fetchone()
     created = conn.execute("select max(xmin::text::bigint) from pg_class").fetchone()[0]
@@ -133,11 +131,18 @@ def test_a_warm_scheduler_skips_unchanged_views_and_rebuilds_a_dropped_one(
     # A view dropped behind the scheduler's back (an analyst's full refresh of a model drops
     # the views that read it): the next run notices and builds everything.
     conn.execute("drop view staging.stg_shopflow__order_events cascade")
+    assert not full_build.per_batch_is_enough(settings, database)
     write_events(settings.inbox / "c.jsonl", 5, prefix="c")
     healed = run_batch(settings, database)
     assert healed.status == "succeeded", healed.error
     assert conn.execute(views).fetchone() == (count,)
     assert fact_total(conn)[1] == 15
+
+    # A changed project, or a changed variable the project reads: every model again.
+    changed = load_settings(
+        {**env_for(database, settings.home), "COUNTONCE_LOOKBACK_MINUTES": "30"}
+    )
+    assert not full_build.per_batch_is_enough(changed, database)
 
 
 def test_a_failing_dbt_model_fails_the_run_and_skips_the_checks(env, database, conn, tmp_path):
