@@ -44,6 +44,16 @@ class Stream:
     def __init__(self, batches: int) -> None:
         self._next_start = datetime.now(UTC).replace(microsecond=0) - batches * BATCH_SPAN
 
+    def save(self, path: Path) -> None:
+        """Where the stream is, for another process to go on from (Stream.resume)."""
+        path.write_text(self._next_start.isoformat())
+
+    @classmethod
+    def resume(cls, path: Path) -> Stream:
+        stream = cls(0)
+        stream._next_start = datetime.fromisoformat(path.read_text())
+        return stream
+
     def write_batch(self, inbox: Path, name: str, events: int) -> Path:
         """`events` paid/refunded events over the next span, plus 5% re-sent copies."""
         start, self._next_start = self._next_start, self._next_start + BATCH_SPAN
