@@ -25,7 +25,7 @@ class DbtOutcome:
 
 def target_dir(settings: Settings) -> Path:
     """Where dbt writes its artifacts (manifest, run results, docs)."""
-    return settings.home / "dbt" / "target"
+    return settings.home / "dbt" / ("target" if not settings.on_spark else "target-spark")
 
 
 def invoke(
@@ -47,6 +47,10 @@ def invoke(
     from dbt.cli.main import dbtRunner
 
     export_libpq(params, application_name)
+    if settings.on_spark:
+        from countonce import spark
+
+        spark.session(settings)  # the session dbt's session method then uses
     project = str(settings.dbt_project_dir)
     full = [
         *args,
@@ -61,6 +65,8 @@ def invoke(
     ]
     if extra_vars:
         full += ["--vars", json.dumps(extra_vars)]
+    if settings.on_spark and args and args[0] not in {"deps", "clean", "debug", "init"}:
+        full += ["--target", "spark"]
     if args and args[0] in {"deps", "clean", "debug", "init"}:
         full = full[: len(args) + 4]
     result = dbtRunner(manifest=manifest).invoke(full)

@@ -84,3 +84,23 @@ def migrate(conn: psycopg.Connection) -> list[str]:
     if applied:
         log.info("database migrated", extra={"applied": applied})
     return applied
+
+
+def migrate_spark(settings) -> list[str]:
+    """On Spark: the application's tables, whose files the Python side writes with pyarrow
+    (countonce/spark_tables.py, the home of their columns), registered in the metastore.
+    Idempotent: every statement is `if not exists`; returns the tables registered."""
+    from countonce import spark, spark_tables
+
+    session = spark.session(settings)
+    created = []
+    for table in spark_tables.SCHEMAS:
+        schema, name = table.split(".")
+        session.sql(f"create database if not exists {schema}")
+        if not session.catalog.tableExists(name, schema):
+            spark_tables.location(settings, table).mkdir(parents=True, exist_ok=True)
+            session.sql(spark_tables.ddl(settings, table))
+            created.append(table)
+    if created:
+        log.info("spark tables registered", extra={"tables": created})
+    return created

@@ -48,6 +48,15 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+TARGETS = ("postgres", "spark")
+
+
+def _target(name: str, raw: str) -> str:
+    if raw not in TARGETS:
+        raise SystemExit(f"{name}={raw!r}: expected one of {', '.join(TARGETS)}")
+    return raw
+
+
 def _words(name: str, raw: str) -> tuple[str, ...]:
     return tuple(raw.split())
 
@@ -59,6 +68,9 @@ def _env(name: str, parse: Callable[[str, str], object] = _text) -> dict[str, ob
 
 @dataclass(frozen=True)
 class Settings:
+    # The engine: postgres (the default; the database below) or spark (local mode, under
+    # spark_dir; dbt_project/profiles.yml's spark target).
+    target: str = field(default="postgres", metadata=_env("COUNTONCE_TARGET", _target))
     database_url: str | None = field(default=None, metadata=_env("COUNTONCE_DATABASE_URL"))
     libpq: dict[str, str] = field(default_factory=dict)
     home: Path = field(default_factory=lambda: Path.cwd() / ".countonce")
@@ -131,9 +143,20 @@ class Settings:
     # values: a batch run rebuilds every model when they change.
     dbt_environment: dict[str, str] = field(default_factory=dict)
 
+    # Spark's warehouse, metastore and landing files (default: home / "spark").
+    spark_dir: Path | None = field(
+        default=None, metadata=_env("COUNTONCE_SPARK_DIR", lambda n, r: Path(r).resolve())
+    )
+
     def __post_init__(self) -> None:
         if self.inbox is None:
             object.__setattr__(self, "inbox", self.home / "inbox")
+        if self.spark_dir is None:
+            object.__setattr__(self, "spark_dir", self.home / "spark")
+
+    @property
+    def on_spark(self) -> bool:
+        return self.target == "spark"
 
     @property
     def embedded(self) -> bool:
@@ -185,6 +208,13 @@ def export_libpq(params: dict[str, str], application_name: str | None = None) ->
         os.environ[name] = value
     if application_name:
         os.environ[APPLICATION_NAME_VARIABLE] = application_name
+
+
+def export_spark(settings: Settings) -> None:
+    """Where Spark keeps its warehouse, for dbt's profile (COUNTONCE_SPARK_DIR); Spark's own
+    local address, so it binds to loopback rather than resolve this host's name."""
+    os.environ["COUNTONCE_SPARK_DIR"] = str(settings.spark_dir)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 def libpq_variables(params: dict[str, str]) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""The at-least-once loader: chunks of lines COPYed into raw.order_events, offsets after.
+"""The at-least-once loader: chunks of lines landed in raw.order_events, offsets after.
 
-Each chunk commits its landing rows, its rejects and its raw.load_batches row in one
-transaction; the source offset is recorded afterwards in a transaction of its own. A crash
-between the two replays that chunk on the next run: duplicates, which dbt removes, never a
-lost line.
+Each chunk commits its landing rows, its rejects and its raw.load_batches row together (one
+transaction on PostgreSQL; on Spark, the batch's row written last: ingest/landing.py); the
+source offset is recorded afterwards, on its own. A crash between the two replays that chunk
+on the next run: duplicates, which dbt removes, never a lost line.
 """
 
 from __future__ import annotations
@@ -12,19 +12,22 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
 import psycopg
 
-from countonce import db, locks
+from countonce import db
 from countonce.migrate import migrate
 from countonce.settings import Settings
 from ingest.chunk import Chunk, Limits, Position
 from ingest.csvlines import fill_csv, read_header
 from ingest.jsonlines import fill_jsonl
-from ingest.offsets import Offset, is_loaded, read_offsets, record_offset, why_read_again
+from ingest.landing import Discard, PostgresLanding, SparkLanding
+from ingest.offsets import Offset, is_loaded, why_read_again
 from ingest.progress import Progress
 from ingest.sources import Source, SourceError, file_identity, resolve
 
@@ -32,20 +35,6 @@ log = logging.getLogger(__name__)
 
 FAIL_POINTS = ("after-copy", "mid-copy")
 FAULT_EXIT_CODE = 75
-
-COPY_ROWS = (
-    "copy raw.order_events (load_batch_id, source_file, source_line, source_offset, record,"
-    " event_minute) from stdin"
-)
-COPY_REJECTS = (
-    "copy raw.load_rejects (load_batch_id, source_file, source_line, source_offset, reason,"
-    " detail, raw_text, raw_bytes) from stdin"
-)
-INSERT_BATCH = (
-    "insert into raw.load_batches (load_batch_id, source_file, first_line, last_line,"
-    " first_offset, end_offset, lines_read, rows_landed, rows_rejected, started_at)"
-    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
 
 
 @dataclass
@@ -97,10 +86,8 @@ def load(
     started = time.monotonic()
     resolved = resolve(sources, stdin_csv=stdin_csv)
     summary = LoadSummary()
-    with db.connect(params, autocommit=True) as conn:
-        conn.execute("set client_encoding to 'UTF8'")  # COPY data is sent as UTF-8 bytes
-        migrate(conn)
-        loader = _Loader(conn, settings, summary, from_start)
+    with _landing(settings, params) as landing:
+        loader = _Loader(landing, settings, summary, from_start)
         pending = loader.pending(resolved)
         loader.progress = Progress(progress, _total_bytes(pending))
         try:
@@ -113,6 +100,19 @@ def load(
     return summary
 
 
+@contextmanager
+def _landing(
+    settings: Settings, params: dict[str, str]
+) -> Iterator[PostgresLanding | SparkLanding]:
+    if settings.on_spark:
+        yield SparkLanding(settings)
+        return
+    with db.connect(params, autocommit=True) as conn:
+        conn.execute("set client_encoding to 'UTF8'")  # COPY data is sent as UTF-8 bytes
+        migrate(conn)
+        yield PostgresLanding(conn)
+
+
 def _total_bytes(pending: list[tuple[Source, Position]]) -> int | None:
     if any(source.path is None or source.is_gzip for source, _ in pending):
         return None
@@ -121,9 +121,13 @@ def _total_bytes(pending: list[tuple[Source, Position]]) -> int | None:
 
 class _Loader:
     def __init__(
-        self, conn: psycopg.Connection, settings: Settings, summary: LoadSummary, from_start: bool
+        self,
+        landing: PostgresLanding | SparkLanding,
+        settings: Settings,
+        summary: LoadSummary,
+        from_start: bool,
     ) -> None:
-        self.conn = conn
+        self.landing = landing
         self.settings = settings
         self.summary = summary
         self.from_start = from_start
@@ -136,7 +140,7 @@ class _Loader:
 
     def pending(self, sources: list[Source]) -> list[tuple[Source, Position]]:
         """The sources with something new to read, each with where to start."""
-        recorded = read_offsets(self.conn, [s.name for s in sources])
+        recorded = self.landing.read_offsets([s.name for s in sources])
         todo = []
         for source in sources:
             offset = None if self.from_start else self._resumable(source, recorded)
@@ -163,19 +167,19 @@ class _Loader:
         return None
 
     def load_source(self, source: Source, pos: Position) -> None:
-        if not locks.try_lock_source(self.conn, source.name):
+        if not self.landing.try_lock(source.name):
             log.warning(
                 "another loader holds this source; skipped", extra={"source_file": source.name}
             )
             return
         try:
             if not self.from_start:  # another loader may have moved on since we listed
-                recorded = self._resumable(source, read_offsets(self.conn, [source.name]))
+                recorded = self._resumable(source, self.landing.read_offsets([source.name]))
                 if recorded and recorded.byte_offset > pos.offset:
                     pos = Position(recorded.byte_offset, recorded.line_number)
             self._read(source, pos)
         finally:
-            locks.unlock_source(self.conn, source.name)
+            self.landing.unlock(source.name)
 
     def _hold_partial(self, source: Source) -> bool:
         if not source.can_grow:
@@ -203,10 +207,8 @@ class _Loader:
                     size = source.disk_size()
                     held = size - pos.offset if at_end and hold and size > pos.offset else 0
                     complete = at_end and (not source.can_grow or pos.offset >= size)
-                    record_offset(
-                        self.conn,
-                        source.name,
-                        Offset(pos.offset, pos.line, complete, size, identity, held),
+                    self.landing.record_offset(
+                        source.name, Offset(pos.offset, pos.line, complete, size, identity, held)
                     )
                 if held:
                     self.summary.held_back_lines += 1
@@ -275,39 +277,32 @@ class _Loader:
         started_at: datetime,
     ) -> bool:
         first_line, first_offset = pos.line + 1, pos.offset
-        conn = self.conn
-        with conn.transaction() as tx:
-            batch_id = conn.execute("select nextval('raw.load_batch_id_seq')").fetchone()[0]
-            with conn.cursor() as cur:
-                with cur.copy(COPY_ROWS) as copy:
-                    chunk = Chunk(
-                        batch_id, source.name, copy.write, self.limits, on_block=self._block_written
-                    )
-                    if source.is_csv:
-                        at_end = fill_csv(stream, chunk, pos, header, hold_partial=hold)
-                    else:
-                        at_end = fill_jsonl(stream, chunk, pos, hold_partial=hold)
-                if chunk.lines == 0:
-                    raise psycopg.Rollback(tx)
-                if chunk.rejects:
-                    with cur.copy(COPY_REJECTS) as copy:
-                        for reject in chunk.rejects:
-                            copy.write_row(reject)
-                cur.execute(
-                    INSERT_BATCH,
-                    (
-                        batch_id,
-                        source.name,
-                        first_line,
-                        pos.line,
-                        first_offset,
-                        pos.offset,
-                        chunk.lines,
-                        chunk.landed,
-                        chunk.rejected,
-                        started_at,
-                    ),
-                )
+        with self.landing.batch() as batch:
+            batch_id = batch.batch_id
+            chunk = Chunk(
+                batch_id, source.name, batch.write, self.limits, on_block=self._block_written
+            )
+            if source.is_csv:
+                at_end = fill_csv(stream, chunk, pos, header, hold_partial=hold)
+            else:
+                at_end = fill_jsonl(stream, chunk, pos, hold_partial=hold)
+            if chunk.lines == 0:
+                raise Discard
+            batch.commit(
+                chunk.rejects,
+                (
+                    batch_id,
+                    source.name,
+                    first_line,
+                    pos.line,
+                    first_offset,
+                    pos.offset,
+                    chunk.lines,
+                    chunk.landed,
+                    chunk.rejected,
+                    started_at,
+                ),
+            )
         if chunk.lines:
             self.summary.lines_read += chunk.lines
             self.summary.landed += chunk.landed

@@ -16,10 +16,16 @@ class Context:
     @property
     def params(self) -> dict[str, str]:
         """Connection parameters: a --database given to the command, else the configured
-        database (starting the embedded one when nothing is configured)."""
+        database (starting the embedded one when nothing is configured); none on Spark."""
         if self._params is None:
-            self._params = db.connection_params(self.settings)
+            self._params = {} if self.settings.on_spark else db.connection_params(self.settings)
         return self._params
+
+    def postgres_only(self, command: str) -> None:
+        if self.settings.on_spark:
+            raise click.ClickException(
+                f"`countonce {command}` works on PostgreSQL only; unset COUNTONCE_TARGET"
+            )
 
     def use_database(self, dsn: str | None) -> None:
         if dsn:

@@ -8,12 +8,15 @@ import click
 
 from countonce import db, dbt
 from countonce.cli.context import Context, pass_ctx
-from countonce.migrate import migrate
+from countonce.migrate import migrate, migrate_spark
 
 
 def _migrated(ctx: Context) -> dict[str, str]:
     """The database's params, with countonce's own schemas in place: a build before the first
     load then builds empty models instead of failing on a missing landing table."""
+    if ctx.settings.on_spark:
+        migrate_spark(ctx.settings)
+        return {}
     with db.connect(ctx.params, autocommit=True) as conn:
         migrate(conn)
     return ctx.params

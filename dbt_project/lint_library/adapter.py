@@ -10,6 +10,8 @@ def dispatch(macro_name: str, macro_namespace: str | None = None) -> Callable[..
     def render(*args: object, **kwargs: object) -> str:
         if macro_name.startswith("type_"):
             return "numeric"
+        if macro_name == "overwrites_partitions":
+            return False  # the PostgreSQL shape: models written by key
         if macro_name == "in_subquery":
             # the portable shape, so the linter sees the CTEs the subquery reads
             expression, subquery = args

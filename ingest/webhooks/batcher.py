@@ -25,7 +25,7 @@ import psycopg
 
 from countonce import db
 from countonce.migrate import migrate
-from ingest.loader import COPY_REJECTS, COPY_ROWS, INSERT_BATCH
+from ingest.landing import COPY_REJECTS, COPY_ROWS, INSERT_BATCH
 from ingest.webhooks.body import ParsedBody
 from ingest.webhooks.metrics import Metrics
 

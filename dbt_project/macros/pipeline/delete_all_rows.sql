@@ -10,3 +10,7 @@
 delete from {{ relation }}
 {%- endif -%}
 {%- endmacro %}
+
+{#- Spark overwrites the whole table instead (insert_overwrite without partitions). -#}
+{% macro spark__delete_all_rows(relation) -%}
+{%- endmacro %}

@@ -15,5 +15,5 @@
 {%- endif -%}
 {%- endfor -%}
 {%- endif -%}
-select 1 as is_ready
+{{ refresh_sources() }}
 {%- endmacro %}

@@ -10,3 +10,7 @@
 {% macro postgres__json_is_string(column, field) -%}
 (jsonb_typeof({{ column }} -> '{{ field }}') = 'string')
 {%- endmacro %}
+
+{% macro spark__json_is_string(column, field) -%}
+({{ column }}_types['{{ field }}'] = 'string')
+{%- endmacro %}

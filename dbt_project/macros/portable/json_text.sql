@@ -10,3 +10,10 @@ json_extract_path_text({{ column }}, '{{ field }}')
 {% macro postgres__json_text(column, field) -%}
 ({{ column }} ->> '{{ field }}')
 {%- endmacro %}
+
+{#- Spark's JSON functions read numbers through a double (12.50 becomes 12.5, 1e7 1.0E7), so
+    countonce's Spark landing carries each top-level field's text as PostgreSQL gives it,
+    beside the record (record_fields). -#}
+{% macro spark__json_text(column, field) -%}
+{{ column }}_fields['{{ field }}']
+{%- endmacro %}

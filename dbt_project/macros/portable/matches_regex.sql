@@ -10,3 +10,7 @@ regexp_like({{ expression }}, '{{ pattern }}')
 {% macro postgres__matches_regex(expression, pattern) -%}
 ({{ expression }} ~ '{{ pattern }}')
 {%- endmacro %}
+
+{% macro spark__matches_regex(expression, pattern) -%}
+({{ expression }} rlike '{{ pattern }}')
+{%- endmacro %}

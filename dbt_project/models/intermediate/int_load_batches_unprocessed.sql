@@ -8,10 +8,10 @@
     whole keys.
 
     Its rows are replaced in place, never the table (the views that read it would go with
-    it). -#}
+    it): deleted then appended where rows can be deleted, the whole table overwritten on
+    Spark. -#}
 {{
     config(
-        incremental_strategy='append',
         pre_hook="{{ delete_all_rows(this) }}",
     )
 }}

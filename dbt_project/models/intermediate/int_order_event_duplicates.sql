@@ -8,6 +8,7 @@
 {{
     config(
         unique_key='landing_seq',
+        partition_by=['load_batch_id'],
         indexes=key_indexes([
             {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
@@ -22,6 +23,9 @@
     'landing_seq', 'order_id', 'event_id', 'event_type', 'event_at', 'event_minute',
     'amount', 'currency', 'customer_id', 'load_batch_id', 'source_file', 'source_line',
     'loaded_at',
+] %}
+{%- set columns = copy_columns + [
+    'kept_landing_seq', 'is_late_duplicate', 'detected_at', 'invocation_id',
 ] %}
 
 with
@@ -108,7 +112,7 @@ final as (
         loaded_at,
         kept_landing_seq,
         coalesce(
-            loaded_at > {{ dbt.dateadd(
+            loaded_at > {{ add_time(
                 'minute', var('lookback_minutes') | int, 'kept_loaded_at'
             ) }},
             false
@@ -119,3 +123,6 @@ final as (
 )
 
 select * from final
+{{ unchanged_rows_of_overwritten_partitions(
+    columns, 'load_batch_id', replaced_by=['landing_seq']
+) }}

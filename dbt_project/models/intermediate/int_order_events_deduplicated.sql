@@ -3,10 +3,15 @@
     and looks them up in this keyed history, so a copy arriving any time later is never kept
     twice. A copy committed late with a lower landing_seq than the kept one supersedes it,
     exactly as a full refresh would decide. Processing a batch again writes nothing new: its
-    first copies are already the history's (or superseded by earlier ones). -#}
+    first copies are already the history's (or superseded by earlier ones).
+
+    Where it is written by partition (Spark: one partition per landing batch, the kept copy's),
+    the partitions of the scope's batches and of the copies they superseded are written
+    whole. -#}
 {{
     config(
         unique_key=['order_id', 'event_id'],
+        partition_by=['load_batch_id'],
         indexes=key_indexes([
             {'columns': ['order_id', 'event_id'], 'unique': True},
             {'columns': ['landing_seq'], 'unique': True},
@@ -20,6 +25,9 @@
 {%- set kept_columns = [
     'order_id', 'event_id', 'event_type', 'event_at', 'event_minute', 'amount', 'currency',
     'customer_id', 'landing_seq', 'load_batch_id', 'source_file', 'loaded_at',
+] %}
+{%- set columns = kept_columns + [
+    'superseded_landing_seq', 'superseded_event_minute', 'deduplicated_at', 'invocation_id',
 ] %}
 
 with
@@ -90,3 +98,6 @@ final as (
 )
 
 select * from final
+{{ unchanged_rows_of_overwritten_partitions(
+    columns, 'load_batch_id', replaced_by=['order_id', 'event_id']
+) }}

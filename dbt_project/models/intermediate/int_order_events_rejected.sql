@@ -3,12 +3,18 @@
 {{
     config(
         unique_key='landing_seq',
+        partition_by=['load_batch_id'],
         indexes=key_indexes([
             {'columns': ['landing_seq'], 'unique': True},
             {'columns': ['load_batch_id']},
         ]),
     )
 }}
+{%- set columns = [
+    'landing_seq', 'load_batch_id', 'source_file', 'source_line', 'loaded_at', 'reject_reason',
+    'event_id', 'order_id', 'event_type', 'event_time_text', 'amount_text', 'currency', 'record',
+    'detected_at', 'invocation_id',
+] %}
 
 with
 
@@ -40,3 +46,6 @@ final as (
 )
 
 select * from final
+{{ unchanged_rows_of_overwritten_partitions(
+    columns, 'load_batch_id', replaced_by=['landing_seq']
+) }}

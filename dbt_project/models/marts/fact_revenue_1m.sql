@@ -3,10 +3,13 @@
     recomputed from the whole deduplicated history of that minute and overwritten: never
     incremented, so replays, a batch processed twice and rebuilds cannot change a number.
     The minutes are found through the kept events of the scope's batches, not through what
-    the dedup model inserted in this build, so a batch processed again recomputes them all. -#}
+    the dedup model inserted in this build, so a batch processed again recomputes them all.
+    Where the fact is written by partition (Spark: one per UTC date, minute_date), the dates
+    of the touched minutes are written whole. -#}
 {{
     config(
         unique_key=['minute', 'currency'],
+        partition_by=['minute_date'],
         post_hook="{{ delete_empty_revenue_rows(this) }}",
         indexes=key_indexes([
             {'columns': ['minute', 'currency'], 'unique': True},
@@ -15,6 +18,10 @@
     )
 }}
 -- depends_on: {{ ref('int_load_batches_unprocessed') }}
+{%- set columns = [
+    'minute', 'currency', 'gross_paid_amount', 'refunded_amount', 'net_amount',
+    'paid_event_count', 'refund_event_count', 'recomputed_at', 'invocation_id', 'minute_date',
+] %}
 
 with
 
@@ -60,10 +67,11 @@ revenue as (
     group by event_minute, currency
 ),
 
-{% if is_incremental() %}
+{% if is_incremental() and not overwrites_partitions() %}
 
 -- A (minute, currency) row can lose its last event when a late-committed earlier copy
--- changes the kept currency: recompute it as zero, then the post-hook deletes it.
+-- changes the kept currency: recompute it as zero, then the post-hook deletes it (where the
+-- fact is written by partition, a rewritten partition simply no longer holds it).
 vanished_rows as (
     select
         current_rows.minute,
@@ -109,8 +117,12 @@ final as (
         cast(paid_event_count as {{ dbt.type_bigint() }}) as paid_event_count,
         cast(refund_event_count as {{ dbt.type_bigint() }}) as refund_event_count,
         {{ dbt.current_timestamp() }} as recomputed_at,
-        cast({{ current_invocation_id() }} as {{ dbt.type_string() }}) as invocation_id
+        cast({{ current_invocation_id() }} as {{ dbt.type_string() }}) as invocation_id,
+        {{ utc_date('minute') }} as minute_date
     from recomputed
 )
 
 select * from final
+{{ unchanged_rows_of_overwritten_partitions(
+    columns, 'minute_date', replaced_by=['minute'], replaced='touched_minutes'
+) }}

@@ -20,7 +20,7 @@ final as (
         load_batch_count,
         {{ var('max_landing_age_minutes') | int }} as max_landing_age_minutes,
         coalesce(
-            last_landed_at >= {{ dbt.dateadd(
+            last_landed_at >= {{ add_time(
                 'minute', -1 * var('max_landing_age_minutes') | int, dbt.current_timestamp()
             ) }},
             true

@@ -7,7 +7,7 @@
 {%- set money_event_types = "('paid', 'refunded')" %}
 {#- Non-negative, at most 12 digits before the point (leading zeros aside), at most 2 after. -#}
 {%- set valid_amount = '^0*[0-9]{1,12}([.][0-9]{1,2})?$' %}
-{%- set future_limit = dbt.dateadd('minute', var('future_margin_minutes') | int, 'loaded_at') %}
+{%- set future_limit = add_time('minute', var('future_margin_minutes') | int, 'loaded_at') %}
 
 with
 
@@ -47,7 +47,7 @@ timed as (
             when event_minute is not null
                 then least(
                     {{ timestamp_utc('event_time_text') }},
-                    {{ dbt.dateadd('microsecond', 59999999, 'event_minute') }}
+                    {{ add_time('microsecond', 59999999, 'event_minute') }}
                 )
         end as event_at
     from extracted
@@ -71,7 +71,7 @@ validated as (
             -- event_at lies in [event_minute, event_minute + 1 minute): the cast is needed
             -- only when the margin ends inside that minute.
             when
-                {{ dbt.dateadd('minute', 1, 'event_minute') }} > {{ future_limit }}
+                {{ add_time('minute', 1, 'event_minute') }} > {{ future_limit }}
                 and event_at > {{ future_limit }}
                 then 'event_time_in_future'
             when amount_text is null and event_type in {{ money_event_types }}
