@@ -51,5 +51,5 @@ def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pgserver", "great_expectations", "apscheduler.executors", "urllib3"):
+    for noisy in ("pgserver", "great_expectations", "apscheduler.executors", "urllib3", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -95,9 +95,8 @@ def migrate_spark(settings) -> list[str]:
     session = spark.session(settings)
     created = []
     for table in spark_tables.SCHEMAS:
-        schema, name = table.split(".")
-        session.sql(f"create database if not exists {schema}")
-        if not session.catalog.tableExists(name, schema):
+        session.sql(f"create database if not exists {table.split('.')[0]}")
+        if not session.catalog.tableExists(table):
             spark_tables.location(settings, table).mkdir(parents=True, exist_ok=True)
             session.sql(spark_tables.ddl(settings, table))
             created.append(table)

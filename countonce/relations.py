@@ -55,5 +55,14 @@ APPLICATION_SCHEMAS = ("raw", "dq", "ops")
 DBT_SCHEMAS = ("staging", "intermediate", "analytics", "reconciliation", "bench")
 
 
+def in_batches(column: str, batches: str, *, on_spark: bool) -> str:
+    """SQL: `column` is one of the load batches the query `batches` selects. PostgreSQL
+    plans `= any(array(...))` as an index lookup per batch, where its `in (select ...)`
+    would hash the whole table; Spark has no arrays of a subquery."""
+    if on_spark:
+        return f"{column} in ({batches})"
+    return f"{column} = any(array({batches}))"
+
+
 def exists(conn, relation: Relation) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (str(relation),)).fetchone()[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from functools import cache
 
 import yaml
@@ -17,6 +18,8 @@ import yaml
 from countonce.settings import Settings, export_spark
 
 log = logging.getLogger(__name__)
+# pyspark's own notice on importing its pandas bridge, which countonce does not use.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 _ENV_VAR = re.compile(r"\{\{\s*env_var\(\s*'([A-Z_]+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}")
 
@@ -57,6 +60,5 @@ def refresh_landing(session, settings: Settings) -> None:
     from countonce import spark_tables
 
     for table in spark_tables.SCHEMAS:
-        schema, name = table.split(".")
-        if session.catalog.tableExists(name, schema):
+        if session.catalog.tableExists(table):
             session.catalog.refreshTable(table)

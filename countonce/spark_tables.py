@@ -20,6 +20,7 @@ from countonce.settings import Settings
 
 _TIME = pa.timestamp("us", tz="UTC")
 _TEXT_MAP = pa.map_(pa.string(), pa.string())
+_SECONDS = pa.decimal128(12, 3)
 
 SCHEMAS: dict[str, pa.Schema] = {
     # The landing table: the landed record, and its top-level fields as PostgreSQL's ->> and
@@ -85,6 +86,60 @@ SCHEMAS: dict[str, pa.Schema] = {
     "ops.processed_batches": pa.schema(
         [("load_batch_id", pa.int64()), ("run_id", pa.string()), ("processed_at", _TIME)]
     ),
+    # One file per batch run, replaced as the run goes (scheduler/ledger.py's RunRecord).
+    "ops.pipeline_runs": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("trigger", pa.string()),
+            ("status", pa.string()),
+            ("started_at", _TIME),
+            ("finished_at", _TIME),
+            ("load_seconds", _SECONDS),
+            ("dbt_seconds", _SECONDS),
+            ("checks_seconds", _SECONDS),
+            ("lines_read", pa.int64()),
+            ("rows_loaded", pa.int64()),
+            ("rejects_at_load", pa.int64()),
+            ("rejects", pa.int64()),
+            ("duplicates_absorbed", pa.int64()),
+            ("conflicts", pa.int64()),
+            ("checks_failed", pa.int64()),
+            ("checks_warned", pa.int64()),
+            ("load_batches_processed", pa.int64()),
+            ("dbt_invocation_id", pa.string()),
+            ("error", pa.string()),
+            ("host", pa.string()),
+            ("pid", pa.int64()),
+        ]
+    ),
+    # One file per check run: the run's figures, and its results (observed values and
+    # offending rows as JSON texts, exact decimals and times written as text).
+    "dq.check_runs": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("is_full", pa.bool_()),
+            ("scope_minutes", pa.int64()),
+            ("scope_batches", pa.int64()),
+            ("invocation_id", pa.string()),
+            ("started_at", _TIME),
+            ("finished_at", _TIME),
+            ("success", pa.bool_()),
+            ("critical_failed", pa.int64()),
+            ("warnings", pa.int64()),
+            ("data_docs_index", pa.string()),
+        ]
+    ),
+    "dq.check_results": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("suite", pa.string()),
+            ("expectation", pa.string()),
+            ("severity", pa.string()),
+            ("success", pa.bool_()),
+            ("observed_value", pa.string()),
+            ("offending_rows", pa.string()),
+        ]
+    ),
 }
 
 _SPARK_TYPES = {
@@ -94,6 +149,7 @@ _SPARK_TYPES = {
     pa.bool_(): "boolean",
     _TIME: "timestamp",
     _TEXT_MAP: "map<string, string>",
+    _SECONDS: "decimal(12, 3)",
 }
 
 

@@ -37,7 +37,7 @@ MAX_OFFENDING_ROWS = 20
 OUTCOME_FILE = ".countonce-outcome.json"
 RESULT_FORMAT = {"result_format": "COMPLETE"}
 
-_cache: dict[tuple[str, str, bool, Decimal], Checkpoint] = {}
+_cache: dict[tuple[object, str, bool, Decimal], Checkpoint] = {}
 _cache_lock = threading.Lock()
 
 
@@ -70,10 +70,17 @@ def sqlalchemy_url(params: dict[str, str]) -> str:
 
 
 class Checkpoint:
-    """A GX context bound to one database, one scope (the run's, or all history) and one
-    Data Docs folder."""
+    """A GX context bound to one engine (a PostgreSQL database, or this process's Spark
+    session), one scope (the run's, or all history) and one Data Docs folder.
 
-    def __init__(self, url: str, data_docs_dir: Path, suite_list: tuple[Suite, ...]) -> None:
+    One stock Checkpoint per asset: a PostgreSQL asset is a query GX runs; a Spark asset is
+    a dataframe, handed to its checkpoint as a batch parameter on every run (GX's Spark data
+    source reads dataframes), so each asset's validations run on their own dataframe.
+    """
+
+    def __init__(
+        self, data_docs_dir: Path, suite_list: tuple[Suite, ...], *, url: str = "", spark=None
+    ) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
             DataContextConfig,
@@ -81,7 +88,7 @@ class Checkpoint:
         )
 
         self.data_docs_dir = data_docs_dir
-        self._docs_built = False
+        self._spark = spark
         config = DataContextConfig(
             store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
             analytics_enabled=False,
@@ -101,16 +108,30 @@ class Checkpoint:
         self.context = gx.get_context(
             project_config=config, mode="ephemeral", runtime_environment={URL_VARIABLE: url}
         )
-        source = self.context.data_sources.add_postgres(
-            "countonce", connection_string="${" + URL_VARIABLE + "}"
-        )
+        if spark is None:
+            source = self.context.data_sources.add_postgres(
+                "countonce", connection_string="${" + URL_VARIABLE + "}"
+            )
+        else:
+            source = self.context.data_sources.add_spark("countonce", persist=False)
+        definitions: dict[str, list] = {}
         batches: dict[str, Any] = {}
-        definitions = []
+        self._queries: dict[str, str] = {}
         self._checks: dict[str, tuple[Suite, Check]] = {}
         for suite in suite_list:
-            if suite.asset.name not in batches:
-                asset = source.add_query_asset(suite.asset.name, query=suite.asset.query)
-                batches[suite.asset.name] = asset.add_batch_definition_whole_table("all")
+            asset_name = suite.asset.name
+            if asset_name not in batches:
+                asset = (
+                    source.add_query_asset(asset_name, query=suite.asset.query)
+                    if spark is None
+                    else source.add_dataframe_asset(asset_name)
+                )
+                batches[asset_name] = (
+                    asset.add_batch_definition_whole_table("all")
+                    if spark is None
+                    else asset.add_batch_definition_whole_dataframe("all")
+                )
+                self._queries[asset_name] = suite.asset.query
             gx_suite = self.context.suites.add(gx.ExpectationSuite(name=suite.name))
             for check in suite.checks:
                 gx_suite.add_expectation(
@@ -122,18 +143,28 @@ class Checkpoint:
                     )
                 )
                 self._checks[check.name] = (suite, check)
-            definitions.append(
+            definitions.setdefault(asset_name, []).append(
                 self.context.validation_definitions.add(
                     gx.ValidationDefinition(
-                        name=suite.name, data=batches[suite.asset.name], suite=gx_suite
+                        name=suite.name, data=batches[asset_name], suite=gx_suite
                     )
                 )
             )
-        self.checkpoint = self.context.checkpoints.add(
-            gx.Checkpoint(
-                name="countonce", validation_definitions=definitions, result_format=RESULT_FORMAT
+        self.checkpoints = {
+            asset_name: self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=asset_name,
+                    validation_definitions=validations,
+                    result_format=RESULT_FORMAT,
+                )
             )
-        )
+            for asset_name, validations in definitions.items()
+        }
+
+    def _batch_parameters(self, asset_name: str) -> dict[str, Any] | None:
+        if self._spark is None:
+            return None
+        return {"dataframe": self._spark.sql(self._queries[asset_name])}
 
     @property
     def data_docs_index(self) -> Path:
@@ -153,12 +184,16 @@ class Checkpoint:
         store = self.context.validation_results_store
         for key in store.list_keys():
             store.remove_key(key)
-        outcome = self.checkpoint.run(run_id=RunIdentifier(run_name=run_id))
         results = []
-        for suite_result in outcome.run_results.values():
-            for result in suite_result.results:
-                suite, check = self._checks[result.expectation_config.meta["check"]]
-                results.append(_raw_result(suite, check, result))
+        for asset_name, checkpoint in self.checkpoints.items():
+            outcome = checkpoint.run(
+                batch_parameters=self._batch_parameters(asset_name),
+                run_id=RunIdentifier(run_name=run_id),
+            )
+            for suite_result in outcome.run_results.values():
+                for result in suite_result.results:
+                    suite, check = self._checks[result.expectation_config.meta["check"]]
+                    results.append(_raw_result(suite, check, result))
         signature = _signature(results)
         if data_docs or (data_docs is None and signature != self._rendered_signature()):
             self.context.build_data_docs()
@@ -206,17 +241,26 @@ def _raw_result(suite: Suite, check: Check, result) -> RawResult:
 
 
 def checkpoint_for(
-    params: dict[str, str], data_docs_dir: Path, *, full: bool, max_reject_rate: Decimal
+    params: dict[str, str],
+    data_docs_dir: Path,
+    *,
+    full: bool,
+    max_reject_rate: Decimal,
+    spark=None,
 ) -> Checkpoint:
-    """The cached checkpoint of this database, scope and Data Docs folder (built on first use)."""
-    url = sqlalchemy_url(params)
-    key = (url, str(data_docs_dir), full, max_reject_rate)
+    """The cached checkpoint of this database (or Spark session), scope and Data Docs folder,
+    built on first use."""
+    url = sqlalchemy_url(params) if spark is None else ""
+    key = (url or id(spark), str(data_docs_dir), full, max_reject_rate)
     with _cache_lock:
         checkpoint = _cache.get(key)
         if checkpoint is None:
             data_docs_dir.mkdir(parents=True, exist_ok=True)
             checkpoint = Checkpoint(
-                url, data_docs_dir, suites(full=full, max_reject_rate=max_reject_rate)
+                data_docs_dir,
+                suites(full=full, max_reject_rate=max_reject_rate, on_spark=spark is not None),
+                url=url,
+                spark=spark,
             )
             _cache[key] = checkpoint
         return checkpoint

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,66 +98,61 @@ def run_checks(
     data_docs: bool | None = None,
 ) -> CheckReport:
     """Validate the current run's scope (the batches of int_load_batches_unprocessed and the
-    minutes recon_revenue_1m compares), or with `full` all history.
+    minutes recon_revenue_1m compares), or with `full` all history, on the configured target.
 
-    Results go to dq.check_results, Data Docs to settings.data_docs_dir. Never raises on a
-    failing check: read `.success`. Data Docs: `data_docs=True` always renders this run
-    (`countonce check` does); None, the default, renders it for a full run, when there are
-    no docs yet, or when this run's outcome differs from the one the docs show; False never
-    does (expectations/checkpoint.py).
+    Results go to dq.check_runs and dq.check_results, Data Docs to settings.data_docs_dir.
+    Never raises on a failing check: read `.success`. Data Docs: `data_docs=True` always
+    renders this run (`countonce check` does); None, the default, renders it for a full
+    run, when there are no docs yet, or when this run's outcome differs from the one the
+    docs show; False never does (expectations/checkpoint.py).
     """
     from expectations.checkpoint import checkpoint_for
 
     started = time.perf_counter()
     run_id = run_id or f"check-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    with db.connect(params, autocommit=True) as conn:
-        migrate(conn)
-        locks.lock(conn, locks.Lock.CHECKS)
-        try:
-            missing = [str(m) for m in MODELS_CHECKED if not relations.exists(conn, m)]
-            if missing:
-                raise ChecksUnavailable(
-                    "the dbt models the checks read are not built yet ("
-                    + ", ".join(missing)
-                    + "): run `countonce build` first"
+    store = SparkStore(settings) if settings.on_spark else PostgresStore(params)
+    with store:
+        missing = [str(m) for m in MODELS_CHECKED if not store.exists(m)]
+        if missing:
+            raise ChecksUnavailable(
+                "the dbt models the checks read are not built yet ("
+                + ", ".join(missing)
+                + "): run `countonce build` first"
+            )
+        scope = store.scope(full)
+        store.record_start(run_id, full, scope)
+        checkpoint = checkpoint_for(
+            params,
+            settings.data_docs_dir,
+            full=full,
+            max_reject_rate=settings.dq_max_reject_rate,
+            spark=store.spark,
+        )
+        raw = checkpoint.run(run_id, data_docs=True if full and data_docs is None else data_docs)
+        report = CheckReport(
+            run_id=run_id,
+            full=full,
+            scope_minutes=scope.minutes,
+            scope_batches=scope.batches,
+            invocation_id=scope.invocation_id,
+            data_docs_index=str(checkpoint.data_docs_index),
+            seconds=0.0,
+            results=[
+                CheckResult(
+                    suite=r.suite.name,
+                    expectation=r.check.name,
+                    severity=r.suite.severity,
+                    success=r.success,
+                    description=r.check.description,
+                    observed_value=r.observed_value,
+                    offending_rows=r.offending_rows,
+                    error=r.error,
                 )
-            scope = _scope(conn, full)
-            _record_start(conn, run_id, full, scope)
-            checkpoint = checkpoint_for(
-                params,
-                settings.data_docs_dir,
-                full=full,
-                max_reject_rate=settings.dq_max_reject_rate,
-            )
-            raw = checkpoint.run(
-                run_id, data_docs=True if full and data_docs is None else data_docs
-            )
-            report = CheckReport(
-                run_id=run_id,
-                full=full,
-                scope_minutes=scope.minutes,
-                scope_batches=scope.batches,
-                invocation_id=scope.invocation_id,
-                data_docs_index=str(checkpoint.data_docs_index),
-                seconds=0.0,
-                results=[
-                    CheckResult(
-                        suite=r.suite.name,
-                        expectation=r.check.name,
-                        severity=r.suite.severity,
-                        success=r.success,
-                        description=r.check.description,
-                        observed_value=r.observed_value,
-                        offending_rows=r.offending_rows,
-                        error=r.error,
-                    )
-                    for r in raw
-                ],
-            )
-            report.seconds = round(time.perf_counter() - started, 3)
-            _persist(conn, report)
-        finally:
-            locks.unlock(conn, locks.Lock.CHECKS)
+                for r in raw
+            ],
+        )
+        report.seconds = round(time.perf_counter() - started, 3)
+        store.persist(report)
     log.info(
         "checks finished",
         extra={
@@ -191,66 +186,170 @@ class _Scope:
     invocation_id: str | None
 
 
-def _scope(conn, full: bool) -> _Scope:
-    """How much a run covers: load batches, and the minutes their landed rows touch."""
+def _scope_query(full: bool, *, on_spark: bool) -> str:
+    """How much a run covers: load batches, the minutes their landed rows touch, and the
+    build that took the scope."""
     batches = relations.LOAD_BATCHES if full else relations.UNPROCESSED_BATCHES
-    row = conn.execute(
-        sql.SQL(
-            "select count(*), (select count(distinct e.event_minute) from {landing} as e"
-            " where e.load_batch_id = any(array(select b.load_batch_id from {batches} as b)))"
-            " from {batches}"
-        ).format(landing=relations.LANDING.ident, batches=batches.ident)
-    ).fetchone()
-    invocation = conn.execute(
-        sql.SQL("select max(invocation_id) from {}").format(relations.UNPROCESSED_BATCHES.ident)
-    ).fetchone()[0]
-    return _Scope(minutes=row[1], batches=row[0], invocation_id=invocation)
-
-
-def _record_start(conn, run_id: str, full: bool, scope: _Scope) -> None:
-    conn.execute(
-        sql.SQL(
-            "insert into {} (run_id, is_full, scope_minutes, scope_batches, invocation_id)"
-            " values (%s, %s, %s, %s, %s)"
-        ).format(relations.CHECK_RUNS.ident),
-        (run_id, full, scope.minutes, scope.batches, scope.invocation_id),
+    in_scope = relations.in_batches(
+        "e.load_batch_id", f"select b.load_batch_id from {batches} as b", on_spark=on_spark
+    )
+    return (
+        f"select count(*), (select count(distinct e.event_minute) from {relations.LANDING} as e"
+        f" where {in_scope}),"
+        f" (select max(invocation_id) from {relations.UNPROCESSED_BATCHES})"
+        f" from {batches}"
     )
 
 
-def _persist(conn, report: CheckReport) -> None:
-    def jsonb(value: Any) -> Jsonb:
-        return Jsonb(value, dumps=lambda v: json.dumps(v, default=to_json))
+class PostgresStore:
+    """Check runs on PostgreSQL: one at a time (an advisory lock), results in dq tables."""
 
-    with conn.transaction():
-        with conn.cursor() as cur:
-            cur.executemany(
-                sql.SQL(
-                    "insert into {} (run_id, suite, expectation, severity, success,"
-                    " observed_value, offending_rows) values (%s, %s, %s, %s, %s, %s, %s)"
-                ).format(relations.CHECK_RESULTS.ident),
-                [
-                    (
-                        report.run_id,
-                        r.suite,
-                        r.expectation,
-                        r.severity,
-                        r.success,
-                        jsonb(r.observed_value),
-                        jsonb(r.offending_rows),
-                    )
-                    for r in report.results
-                ],
-            )
-        conn.execute(
+    spark = None
+
+    def __init__(self, params: dict[str, str]) -> None:
+        self.params = params
+
+    def __enter__(self) -> PostgresStore:
+        self.conn = db.connect(self.params, autocommit=True)
+        migrate(self.conn)
+        locks.lock(self.conn, locks.Lock.CHECKS)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            locks.unlock(self.conn, locks.Lock.CHECKS)
+        finally:
+            self.conn.close()
+
+    def exists(self, relation: relations.Relation) -> bool:
+        return relations.exists(self.conn, relation)
+
+    def scope(self, full: bool) -> _Scope:
+        row = self.conn.execute(_scope_query(full, on_spark=False)).fetchone()
+        return _Scope(batches=row[0], minutes=row[1], invocation_id=row[2])
+
+    def record_start(self, run_id: str, full: bool, scope: _Scope) -> None:
+        self.conn.execute(
             sql.SQL(
-                "update {} set finished_at = clock_timestamp(), success = %s,"
-                " critical_failed = %s, warnings = %s, data_docs_index = %s where run_id = %s"
+                "insert into {} (run_id, is_full, scope_minutes, scope_batches, invocation_id)"
+                " values (%s, %s, %s, %s, %s)"
             ).format(relations.CHECK_RUNS.ident),
-            (
-                report.success,
-                report.critical_failed,
-                report.warnings,
-                report.data_docs_index,
-                report.run_id,
-            ),
+            (run_id, full, scope.minutes, scope.batches, scope.invocation_id),
+        )
+
+    def persist(self, report: CheckReport) -> None:
+        def jsonb(value: Any) -> Jsonb:
+            return Jsonb(value, dumps=lambda v: json.dumps(v, default=to_json))
+
+        with self.conn.transaction():
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    sql.SQL(
+                        "insert into {} (run_id, suite, expectation, severity, success,"
+                        " observed_value, offending_rows) values (%s, %s, %s, %s, %s, %s, %s)"
+                    ).format(relations.CHECK_RESULTS.ident),
+                    [
+                        (
+                            report.run_id,
+                            r.suite,
+                            r.expectation,
+                            r.severity,
+                            r.success,
+                            jsonb(r.observed_value),
+                            jsonb(r.offending_rows),
+                        )
+                        for r in report.results
+                    ],
+                )
+            self.conn.execute(
+                sql.SQL(
+                    "update {} set finished_at = clock_timestamp(), success = %s,"
+                    " critical_failed = %s, warnings = %s, data_docs_index = %s"
+                    " where run_id = %s"
+                ).format(relations.CHECK_RUNS.ident),
+                (
+                    report.success,
+                    report.critical_failed,
+                    report.warnings,
+                    report.data_docs_index,
+                    report.run_id,
+                ),
+            )
+
+
+class SparkStore:
+    """Check runs on Spark, in this process's session (its metastore admits one process, so
+    runs are one at a time already); results written as one parquet file per run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> SparkStore:
+        from countonce import spark
+        from countonce.migrate import migrate_spark
+
+        migrate_spark(self.settings)
+        self.spark = spark.session(self.settings)
+        spark.refresh_landing(self.spark, self.settings)
+        self.started_at = datetime.now(UTC)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def exists(self, relation: relations.Relation) -> bool:
+        return self.spark.catalog.tableExists(str(relation))
+
+    def scope(self, full: bool) -> _Scope:
+        row = self.spark.sql(_scope_query(full, on_spark=True)).collect()[0]
+        return _Scope(batches=row[0], minutes=row[1], invocation_id=row[2])
+
+    def record_start(self, run_id: str, full: bool, scope: _Scope) -> None:
+        self.run = {
+            "run_id": run_id,
+            "is_full": full,
+            "scope_minutes": scope.minutes,
+            "scope_batches": scope.batches,
+            "invocation_id": scope.invocation_id,
+            "started_at": self.started_at,
+        }
+
+    def persist(self, report: CheckReport) -> None:
+        from countonce import spark_tables
+
+        def text(value: Any) -> str:
+            return json.dumps(value, default=to_json)
+
+        # Results first: a check run without its results file is one that did not finish.
+        spark_tables.write(
+            self.settings,
+            "dq.check_results",
+            [
+                {
+                    "run_id": report.run_id,
+                    "suite": r.suite,
+                    "expectation": r.expectation,
+                    "severity": r.severity,
+                    "success": r.success,
+                    "observed_value": text(r.observed_value),
+                    "offending_rows": text(r.offending_rows),
+                }
+                for r in report.results
+            ],
+            report.run_id,
+        )
+        spark_tables.write(
+            self.settings,
+            "dq.check_runs",
+            [
+                {
+                    **self.run,
+                    "finished_at": datetime.now(UTC),
+                    "success": report.success,
+                    "critical_failed": report.critical_failed,
+                    "warnings": report.warnings,
+                    "data_docs_index": report.data_docs_index,
+                }
+            ],
+            report.run_id,
         )

@@ -5,8 +5,9 @@ staging model, the independent recomputation of revenue in the reconciliation vi
 (recon_revenue_1m, and recon_revenue_1m_full for all history), the conservation ledger in
 recon_conservation_by_batch, freshness in recon_landing_freshness. A check asks one of them
 for the rows that break it, through Great Expectations' UnexpectedRowsExpectation, and fails
-when there is any. The SQL here is portable (no PostgreSQL-only syntax), so the same checks
-run on every engine the dbt project runs on.
+when there is any. The SQL here is portable, so the same checks run on every engine the dbt
+project runs on; one phrase differs, how a check keeps to the scope's batches
+(`relations.in_batches`).
 
 Each suite validates one asset: the current run's scope (the batches in
 int_load_batches_unprocessed, and the minutes recon_revenue_1m compares), or with `full` all
@@ -73,24 +74,28 @@ group by f.minute, f.currency
 having count(*) > 1
 """
 
-DEDUPLICATED_IN_SCOPE = f"""
+
+def _deduplicated_in_scope(in_batches) -> str:
+    return f"""
 select d.*
 from {r.DEDUPLICATED} as d
-where d.load_batch_id = any(array(select load_batch_id from {{batch}}))
+where {in_batches("d.load_batch_id")}
 """
 
-DEDUPLICATED_KEY_REPEATED = f"""
+
+def _deduplicated_key_repeated(in_batches) -> str:
+    return f"""
 select d.order_id, d.event_id, count(*) as copies
 from {r.DEDUPLICATED} as d
 where (d.order_id, d.event_id) in (
-    select k.order_id, k.event_id from ({DEDUPLICATED_IN_SCOPE}) as k
+    select k.order_id, k.event_id from ({_deduplicated_in_scope(in_batches)}) as k
 )
 group by d.order_id, d.event_id
 having count(*) > 1
 """
 
 
-def _reject_rate(max_rate: Decimal) -> str:
+def _reject_rate(max_rate: Decimal, in_batches) -> str:
     return f"""
 with totals as (
     select
@@ -98,10 +103,10 @@ with totals as (
         sum(b.rows_rejected) as rejected_at_load,
         (
             select count(*) from {r.REJECTED} as j
-            where j.load_batch_id = any(array(select load_batch_id from {{batch}}))
+            where {in_batches("j.load_batch_id")}
         ) as rejected_in_staging
     from {r.LOAD_BATCHES} as b
-    where b.load_batch_id = any(array(select load_batch_id from {{batch}}))
+    where {in_batches("b.load_batch_id")}
 )
 
 select
@@ -118,9 +123,13 @@ where
 """
 
 
-def suites(*, full: bool, max_reject_rate: Decimal) -> tuple[Suite, ...]:
+def suites(*, full: bool, max_reject_rate: Decimal, on_spark: bool) -> tuple[Suite, ...]:
     """The suites of a check run over the current run's scope, or over all history."""
     assets = _assets(full)
+
+    def in_batches(column: str) -> str:
+        return r.in_batches(column, "select load_batch_id from {batch}", on_spark=on_spark)
+
     return (
         Suite(
             "critical_fact_revenue_1m",
@@ -169,7 +178,7 @@ def suites(*, full: bool, max_reject_rate: Decimal) -> tuple[Suite, ...]:
                 Check(
                     "deduplicated_key_unique",
                     "(order_id, event_id) is held by one row of the deduplicated events",
-                    DEDUPLICATED_KEY_REPEATED,
+                    _deduplicated_key_repeated(in_batches),
                 ),
                 Check(
                     "deduplicated_no_null_keys_or_amounts",
@@ -177,7 +186,7 @@ def suites(*, full: bool, max_reject_rate: Decimal) -> tuple[Suite, ...]:
                     f"""
 select d.order_id, d.event_id, d.event_type, d.event_at, d.event_minute, d.amount,
     d.currency, d.landing_seq
-from ({DEDUPLICATED_IN_SCOPE}) as d
+from ({_deduplicated_in_scope(in_batches)}) as d
 where d.order_id is null or d.event_id is null or d.event_type is null or d.event_at is null
     or d.event_minute is null or d.landing_seq is null
     or d.event_type in ('paid', 'refunded') and (d.amount is null or d.currency is null)
@@ -197,7 +206,7 @@ where d.order_id is null or d.event_id is null or d.event_type is null or d.even
                     f"""
 select l.*
 from {r.LEDGER_BY_BATCH} as l
-where l.load_batch_id = any(array(select load_batch_id from {{batch}})) and not l.is_balanced
+where {in_batches("l.load_batch_id")} and not l.is_balanced
 order by l.load_batch_id
 """,
                 ),
@@ -214,7 +223,7 @@ order by l.load_batch_id
                     f"""
 select c.*
 from {r.CONFLICTS} as c
-where c.conflicting_load_batch_id = any(array(select load_batch_id from {{batch}}))
+where {in_batches("c.conflicting_load_batch_id")}
 order by c.conflicting_landing_seq
 """,
                 ),
@@ -224,14 +233,14 @@ order by c.conflicting_landing_seq
                     f"""
 select d.landing_seq, d.order_id, d.event_id, d.loaded_at, d.kept_landing_seq
 from {r.DUPLICATES} as d
-where d.load_batch_id = any(array(select load_batch_id from {{batch}})) and d.is_late_duplicate
+where {in_batches("d.load_batch_id")} and d.is_late_duplicate
 order by d.landing_seq
 """,
                 ),
                 Check(
                     "reject_rate_within_threshold",
                     "share of rejected lines at most COUNTONCE_DQ_MAX_REJECT_RATE",
-                    _reject_rate(max_reject_rate),
+                    _reject_rate(max_reject_rate, in_batches),
                 ),
             ),
         ),

@@ -24,7 +24,9 @@ def _marker(settings: Settings) -> Path:
     return settings.home / "dbt" / "full_build.json"
 
 
-def _database(params: dict[str, str]) -> str:
+def _database(settings: Settings, params: dict[str, str]) -> str:
+    if settings.on_spark:
+        return f"spark:{settings.spark_dir}"
     return f"{params.get('host')}:{params.get('port')}/{params.get('dbname')}"
 
 
@@ -47,10 +49,16 @@ def per_batch_is_enough(settings: Settings, params: dict[str, str]) -> bool:
         return False
     if recorded.get("fingerprint") != fingerprint(settings) or recorded.get(
         "database"
-    ) != _database(params):
+    ) != _database(settings, params):
         return False
+    views = [relations.Relation(*view) for view in recorded["views"]]
+    if settings.on_spark:
+        from countonce import spark
+
+        catalog = spark.session(settings).catalog
+        return all(catalog.tableExists(str(view)) for view in views)
     with db.connect(params, autocommit=True) as conn:
-        return all(relations.exists(conn, relations.Relation(*view)) for view in recorded["views"])
+        return all(relations.exists(conn, view) for view in views)
 
 
 def record(settings: Settings, params: dict[str, str], outcome) -> None:
@@ -67,7 +75,11 @@ def record(settings: Settings, params: dict[str, str], outcome) -> None:
     partial = marker.with_name(marker.name + ".partial")
     partial.write_text(
         json.dumps(
-            {"fingerprint": fingerprint(settings), "database": _database(params), "views": views}
+            {
+                "fingerprint": fingerprint(settings),
+                "database": _database(settings, params),
+                "views": views,
+            }
         )
     )
     partial.replace(marker)

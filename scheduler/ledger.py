@@ -50,6 +50,10 @@ class RunRecord:
     recorded: bool = field(default=False, compare=False)
     retryable: bool = field(default=False, compare=False)
 
+    def as_row(self) -> dict[str, object]:
+        """The stored columns, as they are."""
+        return {f: getattr(self, f) for f in _COLUMNS}
+
     def as_dict(self) -> dict[str, object]:
         out = {}
         for f in _COLUMNS:

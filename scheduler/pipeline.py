@@ -19,13 +19,10 @@ from decimal import Decimal
 import psycopg
 
 from countonce import db
-from countonce.migrate import migrate
 from countonce.settings import Settings
-from scheduler import ledger
 from scheduler.ledger import RunRecord
 from scheduler.lock import PipelineLock
-from scheduler.scope import record_processed
-from scheduler.stages import RUN_APPLICATION_NAME, STAGES, Stage, StageContext, cancel_queries
+from scheduler.stages import RUN_APPLICATION_NAME, STAGES, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,7 @@ def run_batch(
     stop = stop or threading.Event()
     record = RunRecord(trigger=trigger, started_at=_now())
     try:
-        lock = PipelineLock(params)
+        lock = _lock(settings, params)
     except db.DatabaseUnavailable as exc:
         _fail(record, str(exc), retryable=True)
         _log_outcome(record)
@@ -80,6 +77,14 @@ def run_batch(
     return record
 
 
+def _lock(settings: Settings, params: dict[str, str]):
+    if settings.on_spark:
+        from scheduler.spark_runs import SparkRuns
+
+        return SparkRuns(settings)
+    return PipelineLock(params)
+
+
 def _run_locked(
     settings: Settings,
     params: dict[str, str],
@@ -88,29 +93,26 @@ def _run_locked(
     stop: threading.Event,
     stages: Sequence[Stage],
 ) -> None:
-    conn = lock.conn
-    migrate(conn)
+    lock.migrate()
     if not lock.try_acquire():
         holder = lock.holder()
         record.status = "skipped"
         record.finished_at = _now()
         record.error = "another batch run holds the pipeline lock" + (
-            f" (PostgreSQL backend pid {holder['pid']}, connected {holder['backend_start']})"
-            if holder
-            else ""
+            f" ({holder})" if holder else ""
         )
         log.warning(
             "skipped: another batch run is in progress",
             extra={"run_id": record.run_id, "trigger": record.trigger, "holder": holder},
         )
-        ledger.save(conn, record)
+        lock.save(record)
         return
 
     record.started_at = _now()
-    abandoned = ledger.close_abandoned(conn, record.run_id)
+    abandoned = lock.close_abandoned(record.run_id)
     if abandoned:
         log.warning("closed runs left unfinished by a dead process", extra={"runs": abandoned})
-    ledger.save(conn, record)
+    lock.save(record)
 
     ctx = StageContext(
         settings, {**params, "application_name": RUN_APPLICATION_NAME}, record.run_id
@@ -122,7 +124,7 @@ def _run_locked(
             break
         started = time.monotonic()
         try:
-            figures = _run_stage(stage, ctx, stop, lambda: cancel_queries(conn))
+            figures = _run_stage(stage, ctx, stop, lock.cancel)
         except Interrupted:
             _set_seconds(record, stage, started)
             record.status = "interrupted"
@@ -131,29 +133,29 @@ def _run_locked(
             break
         except Exception as exc:
             _set_seconds(record, stage, started)
-            _fail(record, f"{stage.name}: {exc}", retryable=not _reachable(conn))
+            _fail(record, f"{stage.name}: {exc}", retryable=not lock.reachable())
             _log_stage(record, stage, "failed", error=str(exc))
             break
         _set_seconds(record, stage, started)
         for name, value in figures.items():
             setattr(record, name, value)
         _log_stage(record, stage, "succeeded", **figures)
-        ledger.save(conn, record)  # a dashboard sees which stage a running batch is in
+        lock.save(record)  # a dashboard sees which stage a running batch is in
     else:
         if record.checks_failed:
             record.status = "checks_failed"
         else:
             if record.dbt_invocation_id is not None:
                 # Everything the run wrote succeeded: its scope is done.
-                record.load_batches_processed = record_processed(
-                    conn, record.run_id, record.dbt_invocation_id
+                record.load_batches_processed = lock.record_processed(
+                    record.run_id, record.dbt_invocation_id
                 )
             record.status = "succeeded"
 
     record.finished_at = _now()
     try:
-        ledger.save(conn, record)
-    except psycopg.Error as exc:
+        lock.save(record)
+    except (psycopg.Error, OSError) as exc:
         record.recorded = False
         record.retryable = True
         log.error(
@@ -198,14 +200,6 @@ def _wind_down(stage: Stage, done: threading.Event, cancel) -> None:
             log.warning("could not cancel the stage's queries", extra={"error": str(exc)})
             return
         done.wait(0.2)
-
-
-def _reachable(conn: psycopg.Connection) -> bool:
-    try:
-        conn.execute("select 1")
-    except psycopg.Error:
-        return False
-    return True
 
 
 def _fail(record: RunRecord, error: str, *, retryable: bool) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from countonce import relations
+from countonce import db, relations
+from countonce.settings import Settings
 
 # ledger field -> the model whose rows of the scope's batches it counts, by which column
 _COUNTED = {
@@ -20,20 +21,21 @@ _COUNTED = {
 }
 
 
-def scope_metrics(conn: psycopg.Connection) -> dict[str, object]:
+def scope_metrics(settings: Settings, params: dict[str, str]) -> dict[str, object]:
     """Duplicates absorbed, conflicts and rejects of the batches in the run's scope."""
-    counts = sql.SQL(", ").join(
-        sql.SQL(
-            "(select count(*) from {model} as m where m.{column} = any(array("
-            "select s.load_batch_id from {scope} as s)))"
-        ).format(
-            model=model.ident,
-            column=sql.Identifier(column),
-            scope=relations.UNPROCESSED_BATCHES.ident,
-        )
+    scope = f"select s.load_batch_id from {relations.UNPROCESSED_BATCHES} as s"
+    counts = ", ".join(
+        f"(select count(*) from {model} as m where"
+        f" {relations.in_batches(f'm.{column}', scope, on_spark=settings.on_spark)})"
         for model, column in _COUNTED.values()
     )
-    row = conn.execute(sql.SQL("select {}").format(counts)).fetchone()
+    if settings.on_spark:
+        from countonce import spark
+
+        row = spark.session(settings).sql(f"select {counts}").collect()[0]
+    else:
+        with db.connect(params, autocommit=True) as conn:
+            row = conn.execute(f"select {counts}").fetchone()
     return dict(zip(_COUNTED, row, strict=True))
 
 

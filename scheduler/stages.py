@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from countonce import db, runtime
+from countonce import runtime
 from countonce.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,7 @@ def build_models(ctx: StageContext) -> dict[str, object]:
         full_build.record(ctx.settings, ctx.params, outcome)
     # dbt keeps the id of its latest invocation; the pipeline lock makes that this run's.
     invocation_id = get_invocation_id()
-    with db.connect(ctx.params, autocommit=True) as conn:
-        measured = scope_metrics(conn)
-    return {"dbt_invocation_id": invocation_id, **measured}
+    return {"dbt_invocation_id": invocation_id, **scope_metrics(ctx.settings, ctx.params)}
 
 
 class ParsedProject:

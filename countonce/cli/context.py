@@ -21,10 +21,11 @@ class Context:
             self._params = {} if self.settings.on_spark else db.connection_params(self.settings)
         return self._params
 
-    def postgres_only(self, command: str) -> None:
+    def postgres_only(self, command: str, instead: str = "") -> None:
         if self.settings.on_spark:
             raise click.ClickException(
-                f"`countonce {command}` works on PostgreSQL only; unset COUNTONCE_TARGET"
+                f"`countonce {command}` works on PostgreSQL only (COUNTONCE_TARGET=postgres)"
+                + (f"; {instead}" if instead else "")
             )
 
     def use_database(self, dsn: str | None) -> None:

@@ -53,10 +53,13 @@ def db_env(ctx: Context) -> None:
 @pass_ctx
 def db_migrate(ctx: Context) -> None:
     """Create or upgrade countonce's own schemas (raw, dq, ops); every command does it too."""
-    from countonce.migrate import migrate
+    from countonce.migrate import migrate, migrate_spark
 
-    with db.connect(ctx.params, autocommit=True) as conn:
-        applied = migrate(conn)
+    if ctx.settings.on_spark:
+        applied = migrate_spark(ctx.settings)
+    else:
+        with db.connect(ctx.params, autocommit=True) as conn:
+            applied = migrate(conn)
     click.echo("applied: " + ", ".join(applied) if applied else "the database is up to date")
 
 

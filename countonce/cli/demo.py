@@ -15,6 +15,7 @@ def demo_command(ctx: Context) -> None:
     """Play the traced example and a generated stream on a fresh database; print what happened."""
     from countonce.demo import run_demo
 
+    ctx.postgres_only("demo")
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger().setLevel(logging.WARNING)  # the demo's own lines tell the story
     if not run_demo(ctx.settings, click.echo):

@@ -21,6 +21,7 @@ def report_command(ctx: Context, out: Path | None, dsn: str | None) -> None:
     """Write a self-contained HTML page: revenue per minute, duplicates, checks, runs."""
     from countonce.report import write_report
 
+    ctx.postgres_only("report")
     ctx.use_database(dsn)
     try:
         path = write_report(ctx.params, out or ctx.settings.site_dir / "report.html")

@@ -25,6 +25,7 @@ def serve_command(ctx: Context, host: str, port: int, insecure_no_auth: bool) ->
     200 only once its events are committed in raw.order_events. Secrets come from
     COUNTONCE_WEBHOOK_SECRETS. Also GET /healthz, /readyz and /metrics (Prometheus).
     """
+    ctx.postgres_only("serve")
     from ingest.webhooks.server import ServeRefused, check_exposure, serve
 
     try:

@@ -41,9 +41,9 @@ def test_a_changed_model_fails_on_schema_change_and_a_full_refresh_rebuilds_it(
 
     rejected_model = project / "models/intermediate/int_order_events_rejected.sql"
     text = rejected_model.read_text()
-    assert text.rstrip().endswith("select * from final")
+    assert "\nselect * from final\n" in text
     rejected_model.write_text(
-        text.replace("select * from final", "select *, 1 as added_column from final")
+        text.replace("\nselect * from final\n", "\nselect *, 1 as added_column from final\n", 1)
     )
     land(conn, [event("e3", amount="1.00"), event("e4", amount="abc")])
 

@@ -90,7 +90,7 @@ def test_replaying_every_file_leaves_the_fact_unchanged(models):
     assert fact(conn, with_run=True) == before
     assert written_by_last_build(conn, "intermediate.int_order_events_deduplicated") == 0
     assert written_by_last_build(conn, "analytics.fact_revenue_1m") == 0
-    assert scope_metrics(conn)["duplicates_absorbed"] == 6
+    assert scope_metrics(settings, params)["duplicates_absorbed"] == 6
     assert unbalanced_batches(conn) == []
     files = conn.execute(
         "select source_file, rows_landed, rows_kept, rows_duplicate, is_balanced"
@@ -139,7 +139,7 @@ def test_late_duplicate_never_counts_twice_and_is_reported(models):
     dbt(settings, params)
     assert fact(conn)[(MINUTE, "USD")] == (Decimal("41.00"), 0, Decimal("41.00"), 2, 0)
     assert list(duplicates(conn).values()) == [("o-1", "e1", True)]
-    assert scope_metrics(conn)["duplicates_absorbed"] == 1
+    assert scope_metrics(settings, params)["duplicates_absorbed"] == 1
 
 
 def test_conflicts_are_listed_and_the_kept_copy_counts(models):
@@ -154,7 +154,7 @@ def test_conflicts_are_listed_and_the_kept_copy_counts(models):
     ).fetchall()
     assert [row[:4] for row in conflicts] == [("o-1", "e1", Decimal("65.00"), Decimal("56.00"))]
     assert conflicts[0][4] is not None
-    assert scope_metrics(conn)["conflicts"] == 1
+    assert scope_metrics(settings, params)["conflicts"] == 1
 
 
 REJECTS = [
@@ -208,7 +208,7 @@ def test_bad_rows_are_rejected_with_a_reason_and_never_fail_the_build(models):
     assert fact(conn) == {
         (MINUTE, "USD"): (Decimal("1000000000022.49"), 0, Decimal("1000000000022.49"), 4, 0)
     }
-    assert scope_metrics(conn)["rejects"] == len(REJECTS)
+    assert scope_metrics(settings, params)["rejects"] == len(REJECTS)
     assert unbalanced_batches(conn) == []
 
 
