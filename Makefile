@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_checks --history 1000000,10000000
 	$(BIN)/python -m bench.bench_pipeline --events 10000
 	$(BIN)/python -m bench.bench_webhooks
+	$(BIN)/python -m bench.bench_spark --events 100000
 	$(BIN)/python -m bench.summary
 
 # The webhook endpoint on 127.0.0.1: events/s, acknowledgement latency, a database restart.

@@ -107,7 +107,7 @@ on conflict (order_id, event_id) do update set
     """
 insert into analytics.fact_revenue_1m (
     minute, currency, gross_paid_amount, refunded_amount, net_amount, paid_event_count,
-    refund_event_count, recomputed_at, invocation_id
+    refund_event_count, recomputed_at, invocation_id, minute_date
 )
 select
     event_minute,
@@ -119,7 +119,8 @@ select
     count(*) filter (where event_type = 'paid'),
     count(*) filter (where event_type = 'refunded'),
     now(),
-    'handwritten'
+    'handwritten',
+    (event_minute at time zone 'UTC')::date
 from intermediate.int_order_events_deduplicated
 where
     event_type in ('paid', 'refunded')

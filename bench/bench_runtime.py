@@ -45,11 +45,14 @@ WARM_WITHOUT = {
     "[a for a in s.DBT_BUILD_ARGS if a not in ('--log-level-file', 'info')]",
 }
 
+# Each runs as a script, as the console script runs (see countonce/__main__.py); a spawned
+# child re-imports it as __mp_main__.
 COLD = """{patch}
 import sys
 from countonce.cli import main
-sys.argv = ["countonce", "run", "--json"]
-main()
+if __name__ == "__main__":
+    sys.argv = ["countonce", "run", "--json"]
+    main()
 """
 
 WARM = """{patch}
@@ -62,20 +65,26 @@ from bench.bench_pipeline import Stream
 from scheduler.pipeline import run_batch
 from scheduler.stages import warm_up
 
-logs.configure(level=30)
-settings = load_settings()
-params = db.connection_params(settings)
-stream = Stream.resume(Path(sys.argv[1]))
-warm_up()
-times = []
-for i in range(int(sys.argv[2]) + 1):
-    stream.write_batch(settings.inbox, f"warm{{time.time_ns()}}", 10000)
-    started = time.perf_counter()
-    record = run_batch(settings, params, trigger="schedule")
-    assert record.status == "succeeded", record.error
-    times.append(time.perf_counter() - started)
-    stream.save(Path(sys.argv[1]))
-print(json.dumps(times[1:]))
+
+def batches(state, repeat):
+    logs.configure(level=30)
+    settings = load_settings()
+    params = db.connection_params(settings)
+    stream = Stream.resume(state)
+    warm_up()
+    times = []
+    for i in range(repeat + 1):
+        stream.write_batch(settings.inbox, f"warm{{time.time_ns()}}", 10000)
+        started = time.perf_counter()
+        record = run_batch(settings, params, trigger="schedule")
+        assert record.status == "succeeded", record.error
+        times.append(time.perf_counter() - started)
+        stream.save(state)
+    return times[1:]
+
+
+if __name__ == "__main__":
+    print(json.dumps(batches(Path(sys.argv[1]), int(sys.argv[2]))))
 """
 
 
@@ -92,32 +101,33 @@ def main() -> None:
         env["COUNTONCE_DATABASE_URL"] = " ".join(f"{k}={v}" for k, v in params.items())
         state = Path(home) / "stream.json"
         Stream(batches=200).save(state)
+        scripts = {}
+        for kind, template, variants in (("cold", COLD, WITHOUT), ("warm", WARM, WARM_WITHOUT)):
+            for i, (name, patch) in enumerate(variants.items()):
+                scripts[kind, name] = Path(home) / f"{kind}_{i}.py"
+                scripts[kind, name].write_text(template.format(patch=patch))
         try:
             cold = {name: [] for name in WITHOUT}
             for _ in range(args.repeat + 1):  # the first round builds every model: left out
-                for name, patch in WITHOUT.items():
+                for name in WITHOUT:
                     stream = Stream.resume(state)
                     stream.write_batch(settings.inbox, f"cold{time.time_ns()}", 10000)
                     stream.save(state)
                     started = time.perf_counter()
-                    code = COLD.format(patch=patch)
                     proc = subprocess.run(
-                        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True
+                        [sys.executable, str(scripts["cold", name])],
+                        env=env,
+                        cwd=REPO,
+                        capture_output=True,
                     )
                     if proc.returncode != 0:
                         sys.exit(proc.stderr.decode()[-2000:])
                     cold[name].append(time.perf_counter() - started)
             warm = {name: [] for name in WARM_WITHOUT}
             for _ in range(2):
-                for name, patch in WARM_WITHOUT.items():
+                for name in WARM_WITHOUT:
                     proc = subprocess.run(
-                        [
-                            sys.executable,
-                            "-c",
-                            WARM.format(patch=patch),
-                            str(state),
-                            str(args.repeat),
-                        ],
+                        [sys.executable, str(scripts["warm", name]), str(state), str(args.repeat)],
                         env=env,
                         cwd=REPO,
                         capture_output=True,

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
@@ -51,5 +52,8 @@ def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # pyspark (imported by Great Expectations) warns on every import under pandas 3, which
+    # countonce's own use of Spark (pyarrow landing, SQL, GX's Spark data source) is tested on.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     for noisy in ("pgserver", "great_expectations", "apscheduler.executors", "urllib3", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from functools import cache
 
 import yaml
@@ -18,8 +17,6 @@ import yaml
 from countonce.settings import Settings, export_spark
 
 log = logging.getLogger(__name__)
-# pyspark's own notice on importing its pandas bridge, which countonce does not use.
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 _ENV_VAR = re.compile(r"\{\{\s*env_var\(\s*'([A-Z_]+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}")
 
