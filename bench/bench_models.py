@@ -4,7 +4,8 @@ naive full-refresh model over the same landing, side by side.
 For each size it builds a fresh database `countonce_bench` on the configured server (the
 embedded one unless PG* or COUNTONCE_DATABASE_URL say otherwise), lands N rows with one
 INSERT ... generate_series per 100k-row load batch (history landed a day ago, at a constant
-5 events per second so minutes are equally dense at every size), builds once, vacuums and
+5 events per second so minutes are equally dense at every size; four producers stamp them
+with sequence numbers, so the producer models work too), builds once, vacuums and
 reads landing and the deduplicated history into the server's cache, then, --repeat times,
 lands a 10k-event batch (new events in the next minutes, 1% late events, 1% duplicates of
 old keys), times the same step written by hand in SQL (rolled back), and times `dbt run` of
@@ -40,6 +41,7 @@ BENCH_DATABASE = "countonce_bench"
 LANDED_DATABASE = "countonce_bench_landed"
 BATCH_ROWS = 100_000
 CORE_MODELS = ("int_order_events_deduplicated", "fact_revenue_1m")
+PRODUCER_MODELS = ("int_producer_sequences", "int_producer_gaps")
 LOAD_INTO_CACHE = (
     "select max(loaded_at) from raw.order_events where event_minute >= '-infinity'",
     "select max(loaded_at) from intermediate.int_order_events_deduplicated"
@@ -59,6 +61,8 @@ select
         'event_type', case when k %% 20 = 0 then 'refunded' else 'paid' end,
         'amount', to_char((k %% 100000) / 100.0, 'FM99990.00'),
         'currency', (array['USD', 'EUR', 'GBP'])[1 + k %% 3],
+        'producer_id', 'p-' || (k %% 4),
+        'sequence', k / 4,
         'event_time', to_char(
             (%(history_start)s::timestamptz + make_interval(secs => t)) at time zone 'UTC',
             'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
@@ -337,6 +341,9 @@ def bench_project(
         "landed_rows": size,
         "batch_events": batch_size,
         "core_seconds": statistics.median(model_seconds(run, CORE_MODELS) for run in runs),
+        "producer_seconds": statistics.median(
+            model_seconds(run, PRODUCER_MODELS) for run in runs
+        ),
         "all_models_seconds": statistics.median(model_seconds(run) for run in runs),
         "handwritten_seconds": statistics.median(handwritten),
         "build_wall_seconds": build_seconds,
@@ -382,7 +389,8 @@ def main() -> None:
         db.drop_database(params, BENCH_DATABASE)
     print(
         f"{'project':>12} {'landed rows':>12} {'batch':>7} {'dedup+fact s':>13}"
-        f" {'by hand s':>10} {'ratio':>6} {'all models s':>13} {'build wall s':>13} {'(models':>8}"
+        f" {'by hand s':>10} {'ratio':>6} {'producers s':>12} {'all models s':>13}"
+        f" {'build wall s':>13} {'(models':>8}"
         f" {'tests)':>7} {'naive s':>9} {'naive/all':>10}"
     )
     for row in rows:
@@ -391,7 +399,7 @@ def main() -> None:
             f"{row['project'][-12:]:>12} {row['landed_rows']:>12,} {row['batch_events']:>7,}"
             f" {row['core_seconds']:>13.3f} {row['handwritten_seconds']:>10.3f}"
             f" {row['core_seconds'] / row['handwritten_seconds']:>5.1f}x"
-            f" {row['all_models_seconds']:>13.3f}"
+            f" {row['producer_seconds']:>12.3f} {row['all_models_seconds']:>13.3f}"
             f" {row['build_wall_seconds']:>13.3f} {row['build_models_seconds']:>8.3f}"
             f" {row['build_tests_seconds']:>7.3f}"
             f" {row['naive_seconds']:>9.3f} {ratio:>9.1f}x"
@@ -401,9 +409,11 @@ def main() -> None:
         if len(mine) > 1:
             growth = mine[-1]["all_models_seconds"] / mine[-2]["all_models_seconds"]
             core = mine[-1]["core_seconds"] / mine[-2]["core_seconds"]
+            producers = mine[-1]["producer_seconds"] / max(mine[-2]["producer_seconds"], 1e-9)
             print(
                 f"{project}: incremental time {mine[-1]['landed_rows']:,} vs"
-                f" {mine[-2]['landed_rows']:,} rows: {growth:.2f}x (dedup+fact {core:.2f}x)"
+                f" {mine[-2]['landed_rows']:,} rows: {growth:.2f}x (dedup+fact {core:.2f}x,"
+                f" producers {producers:.2f}x)"
             )
     record("models", rows)
 

@@ -102,6 +102,9 @@ class Settings:
     dq_max_reject_rate: Decimal = field(
         default=Decimal("0.05"), metadata=_env("COUNTONCE_DQ_MAX_REJECT_RATE", _decimal)
     )
+    # A gap in a producer's sequence open past its grace (the dbt var gap_grace_minutes) fails
+    # the run instead of warning.
+    gaps_critical: bool = field(default=False, metadata=_env("COUNTONCE_GAPS_CRITICAL", _flag))
     # Passwords of the least-privilege roles (`countonce db roles`); None: no password set.
     loader_password: str | None = field(
         default=None, repr=False, metadata=_env("COUNTONCE_LOADER_PASSWORD")

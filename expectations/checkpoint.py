@@ -246,19 +246,25 @@ def checkpoint_for(
     *,
     full: bool,
     max_reject_rate: Decimal,
+    gaps_critical: bool,
     spark=None,
 ) -> Checkpoint:
     """The cached checkpoint of this database (or Spark session), scope and Data Docs folder,
     built on first use."""
     url = sqlalchemy_url(params) if spark is None else ""
-    key = (url or id(spark), str(data_docs_dir), full, max_reject_rate)
+    key = (url or id(spark), str(data_docs_dir), full, max_reject_rate, gaps_critical)
     with _cache_lock:
         checkpoint = _cache.get(key)
         if checkpoint is None:
             data_docs_dir.mkdir(parents=True, exist_ok=True)
             checkpoint = Checkpoint(
                 data_docs_dir,
-                suites(full=full, max_reject_rate=max_reject_rate, on_spark=spark is not None),
+                suites(
+                    full=full,
+                    max_reject_rate=max_reject_rate,
+                    gaps_critical=gaps_critical,
+                    on_spark=spark is not None,
+                ),
                 url=url,
                 spark=spark,
             )

@@ -126,6 +126,7 @@ def run_checks(
             settings.data_docs_dir,
             full=full,
             max_reject_rate=settings.dq_max_reject_rate,
+            gaps_critical=settings.gaps_critical,
             spark=store.spark,
         )
         raw = checkpoint.run(run_id, data_docs=True if full and data_docs is None else data_docs)
@@ -176,6 +177,7 @@ MODELS_CHECKED = (
     relations.FACT,
     relations.REVENUE_RECONCILIATION,
     relations.LEDGER_BY_BATCH,
+    relations.PRODUCER_GAPS,
 )
 
 

@@ -3,7 +3,8 @@
 The invariants themselves are written once, in the dbt project: the event contract in the
 staging model, the independent recomputation of revenue in the reconciliation views
 (recon_revenue_1m, and recon_revenue_1m_full for all history), the conservation ledger in
-recon_conservation_by_batch, freshness in recon_landing_freshness. A check asks one of them
+recon_conservation_by_batch, freshness in recon_landing_freshness, the producers' gaps in
+int_producer_gaps (producer_gaps: which are overdue). A check asks one of them
 for the rows that break it, through Great Expectations' UnexpectedRowsExpectation, and fails
 when there is any. The SQL here is portable, so the same checks run on every engine the dbt
 project runs on; one phrase differs, how a check keeps to the scope's batches
@@ -63,6 +64,7 @@ def _assets(full: bool) -> dict[str, Asset]:
             "load_batches_in_scope", f"select load_batch_id, source_file from {batches}"
         ),
         "freshness": Asset("landing_freshness", f"select * from {r.LANDING_FRESHNESS}"),
+        "gaps": Asset("producer_gaps", f"select * from {r.PRODUCER_GAPS}"),
     }
 
 
@@ -123,8 +125,24 @@ where
 """
 
 
-def suites(*, full: bool, max_reject_rate: Decimal, on_spark: bool) -> tuple[Suite, ...]:
-    """The suites of a check run over the current run's scope, or over all history."""
+def _arrived_inside_a_gap(in_batches) -> str:
+    return f"""
+select s.producer_id, s.sequence, s.landing_seq, g.first_missing, g.last_missing
+from {r.PRODUCER_SEQUENCES} as s
+inner join {r.PRODUCER_RANGES} as g
+    on s.producer_id = g.producer_id
+    and g.first_missing <= s.sequence
+    and (g.last_missing is null or s.sequence <= g.last_missing)
+where {in_batches("s.load_batch_id")}
+order by s.producer_id, s.sequence
+"""
+
+
+def suites(
+    *, full: bool, max_reject_rate: Decimal, gaps_critical: bool, on_spark: bool
+) -> tuple[Suite, ...]:
+    """The suites of a check run over the current run's scope, or over all history.
+    gaps_critical: an overdue gap in a producer's sequence fails the run (else it warns)."""
     assets = _assets(full)
 
     def in_batches(column: str) -> str:
@@ -213,6 +231,33 @@ order by l.load_batch_id
             ),
         ),
         Suite(
+            "critical_producer_sequences",
+            CRITICAL,
+            assets["batches"],
+            (
+                Check(
+                    "no_arrived_sequence_in_a_gap",
+                    "no sequence number that arrived is counted missing"
+                    " (int_producer_gaps against int_producer_sequences)",
+                    _arrived_inside_a_gap(in_batches),
+                ),
+            ),
+        ),
+        Suite(
+            "producer_gaps",
+            CRITICAL if gaps_critical else WARNING,
+            assets["gaps"],
+            (
+                Check(
+                    "no_overdue_producer_gaps",
+                    "no gap in a producer's sequence numbers open longer than"
+                    " COUNTONCE_GAP_GRACE_MINUTES (critical with COUNTONCE_GAPS_CRITICAL=1)",
+                    "select * from {batch} where is_overdue"
+                    " order by noticed_at, producer_id, first_missing",
+                ),
+            ),
+        ),
+        Suite(
             "warning_landing",
             WARNING,
             assets["batches"],
@@ -225,6 +270,16 @@ select c.*
 from {r.CONFLICTS} as c
 where {in_batches("c.conflicting_load_batch_id")}
 order by c.conflicting_landing_seq
+""",
+                ),
+                Check(
+                    "no_reused_sequences",
+                    "no producer sequence number stamped on two different events",
+                    f"""
+select u.*
+from {r.PRODUCER_SEQUENCE_REUSES} as u
+where {in_batches("u.reusing_load_batch_id")}
+order by u.producer_id, u.sequence, u.reusing_landing_seq
 """,
                 ),
                 Check(

@@ -5,6 +5,11 @@ cancelled), computes the true revenue per UTC minute and currency from it, and o
 decides how the history is delivered: retried sends close together, events out of order
 or hours to days late, conflicting re-sends with another amount (always after the
 original), whole files replayed, and broken lines. Same seed, same bytes.
+
+With producers, every event carries its producer's id and sequence number (0, 1, 2, ... in
+the order the producer sent them), and events may be lost in transit on purpose: never
+delivered at all, listed in dropped.csv. truth.csv is the revenue of what was delivered,
+what the warehouse can count.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 
 DEFAULT_START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 TRUTH_FILE = "truth.csv"
+DROPPED_FILE = "dropped.csv"
+DROPPED_COLUMNS = ("producer_id", "sequence", "event_id", "order_id", "event_type", "amount")
 TRUTH_COLUMNS = (
     "minute",
     "currency",
@@ -63,6 +70,12 @@ class SimulatorConfig:
     refund_rate: float = _option(0.05, "Share of paid orders later refunded.")
     malformed_rate: float = _option(0.001, "Share of extra lines that are broken.")
     number_rate: float = _option(0.1, "Share of amounts written as JSON numbers, not strings.")
+    producers: int = _option(
+        0, "Producers stamping producer_id and sequence on their events (0: none)."
+    )
+    drop_rate: float = _option(
+        0.0, "Share of stamped events lost in transit, never delivered (see dropped.csv)."
+    )
 
     def validate(self) -> None:
         if self.events < 1 or self.files < 1 or self.rate <= 0:
@@ -71,6 +84,10 @@ class SimulatorConfig:
             raise ValueError("orders must be positive")
         if not self.currencies or any(len(c) != 3 or not c.isupper() for c in self.currencies):
             raise ValueError("currencies must be ISO 4217 codes such as USD,EUR")
+        if self.producers < 0:
+            raise ValueError("producers must not be negative")
+        if self.drop_rate and not self.producers:
+            raise ValueError("drop_rate needs producers: an unstamped loss cannot be found")
         if not 0 <= self.replays <= self.files:
             raise ValueError("replays must be between 0 and the number of files")
         rates = (
@@ -81,6 +98,7 @@ class SimulatorConfig:
             self.refund_rate,
             self.malformed_rate,
             self.number_rate,
+            self.drop_rate,
         )
         if any(not 0 <= r <= 1 for r in rates):
             raise ValueError("every rate option is a share between 0 and 1")
@@ -95,6 +113,8 @@ class Event:
     customer_id: str
     amount: Decimal | None = None
     currency: str | None = None
+    producer_id: str | None = None
+    sequence: int | None = None
 
 
 @dataclass
@@ -108,6 +128,7 @@ class GenerateResult:
     late: int = 0
     replayed_lines: int = 0
     malformed: int = 0
+    dropped: int = 0
     truth_rows: int = 0
 
     def __str__(self) -> str:
@@ -115,7 +136,8 @@ class GenerateResult:
             f"wrote {len(self.files)} file(s) to {self.out_dir}: {self.lines:,} lines for "
             f"{self.events:,} events ({self.retries} retries, {self.conflicts} conflicts, "
             f"{self.late} late, {self.replayed_lines:,} replayed lines, "
-            f"{self.malformed} malformed); truth: {self.truth_rows} minute rows"
+            f"{self.malformed} malformed, {self.dropped} dropped in transit); truth: "
+            f"{self.truth_rows} minute rows"
         )
 
 
@@ -176,6 +198,25 @@ def _history(config: SimulatorConfig, rng: random.Random) -> list[Event]:
     return events
 
 
+def _stamp(history: list[Event], config: SimulatorConfig) -> list[Event]:
+    """Give each event a producer and the producer's next sequence number; return the events
+    lost in transit. Random streams of their own, so a stream without producers is the
+    same bytes as before they existed."""
+    if not config.producers:
+        return []
+    pick = random.Random(f"{config.seed}:producers")
+    lose = random.Random(f"{config.seed}:drops")
+    sent: dict[str, int] = defaultdict(int)
+    dropped = []
+    for event in history:
+        producer = f"shop-s{config.seed}-p{pick.randrange(config.producers) + 1}"
+        event.producer_id, event.sequence = producer, sent[producer]
+        sent[producer] += 1
+        if lose.random() < config.drop_rate:
+            dropped.append(event)
+    return dropped
+
+
 def _truth(events: list[Event]) -> dict[tuple[datetime, str], dict]:
     truth: dict[tuple[datetime, str], dict] = defaultdict(
         lambda: {
@@ -216,6 +257,8 @@ def _record(
         "event_time": stamp,
         "customer_id": event.customer_id,
     }
+    if event.producer_id is not None:
+        fields["producer_id"], fields["sequence"] = event.producer_id, event.sequence
     text = json.dumps(fields, separators=(",", ":"))
     value = event.amount if amount is None else amount
     if value is not None:
@@ -274,7 +317,9 @@ def generate(out_dir: Path, config: SimulatorConfig) -> GenerateResult:
             f"the last event time {history[-1].at.isoformat()} is in the future: "
             "use an earlier --start, a higher --rate or fewer --events"
         )
-    result = GenerateResult(out_dir, events=len(history))
+    dropped = _stamp(history, config)
+    lost = {event.event_id for event in dropped}
+    result = GenerateResult(out_dir, events=len(history), dropped=len(dropped))
 
     deliveries: list[tuple[datetime, int, bytes]] = []  # (arrival, tiebreak, line)
 
@@ -283,6 +328,8 @@ def generate(out_dir: Path, config: SimulatorConfig) -> GenerateResult:
 
     for event in history:
         roll = rng.random()
+        if event.event_id in lost:  # every copy of it is lost, its retries too
+            continue
         if roll < config.late_rate:
             delay = timedelta(seconds=rng.uniform(3600, 3 * 86400))
             result.late += 1
@@ -322,10 +369,32 @@ def generate(out_dir: Path, config: SimulatorConfig) -> GenerateResult:
         path.write_bytes(contents[index])
         result.files.append(path)
         result.replayed_lines += contents[index].count(b"\n")
-    truth = _truth(history)
+    truth = _truth([event for event in history if event.event_id not in lost])
     write_truth(out_dir / TRUTH_FILE, truth)
+    if config.producers:
+        write_dropped(out_dir / DROPPED_FILE, dropped)
     result.truth_rows = len(truth)
     return result
+
+
+def write_dropped(path: Path, dropped: list[Event]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(DROPPED_COLUMNS)
+        for e in dropped:
+            amount = "" if e.amount is None else f"{e.amount:.2f}"
+            writer.writerow(
+                [e.producer_id, e.sequence, e.event_id, e.order_id, e.event_type, amount]
+            )
+
+
+def read_dropped(path: Path | str) -> dict[str, set[int]]:
+    """dropped.csv as {producer_id: the sequence numbers lost}."""
+    lost: dict[str, set[int]] = defaultdict(set)
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            lost[row["producer_id"]].add(int(row["sequence"]))
+    return dict(lost)
 
 
 def write_truth(path: Path, truth: dict[tuple[datetime, str], dict]) -> None:

@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from ingest.simulator import DROPPED_FILE, TRUTH_FILE
+
 log = logging.getLogger(__name__)
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv",)
 # The simulator's ground truth sits next to its event files; it is not an event file.
-NOT_EVENTS = frozenset({"truth.csv"})
+NOT_EVENTS = frozenset({TRUTH_FILE, DROPPED_FILE})
 _SKIP_SUFFIXES = (".part", ".tmp", ".partial")
 _READ_BUFFER = 1024 * 1024
 # A file is recognised by its device, inode and a hash of its first bytes (as log shippers

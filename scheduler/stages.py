@@ -150,7 +150,11 @@ def prepare_checks(settings: Settings, params: dict[str, str], log_json: bool, l
     logs.configure(json_lines=log_json, level=level)
     try:
         checkpoint_for(
-            params, settings.data_docs_dir, full=False, max_reject_rate=settings.dq_max_reject_rate
+            params,
+            settings.data_docs_dir,
+            full=False,
+            max_reject_rate=settings.dq_max_reject_rate,
+            gaps_critical=settings.gaps_critical,
         )
     except Exception:  # e.g. the database is down now; the run's checks retry and report it
         log.debug("could not prepare the checks", exc_info=True)

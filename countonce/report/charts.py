@@ -19,7 +19,7 @@ import altair as alt
 import vl_convert
 
 from countonce.report.formatting import count, money, utc
-from countonce.report.queries import MinuteRevenue
+from countonce.report.queries import MinuteRevenue, ProducerCompleteness, ProducerGap
 
 MINUTE = timedelta(minutes=1)
 LONG_GAP = timedelta(hours=1)
@@ -36,6 +36,8 @@ EDGE = 0.02  # the time shown beyond a panel's first and last minute, as a share
 POSITIVE = "#2f7d4f"
 NEGATIVE = "#b3412e"
 COUNT_COLORS = {"duplicates": "#d99a20", "conflicts": "#7b4bb7", "rejects": "#b3412e"}
+SEQUENCE_COLORS = {"arrived": "#9fb8a8", "missing": NEGATIVE}
+PRODUCER_ROW_PX = 30
 # The Vega-Lite release that altair writes specs for, as vl-convert names its bundled ones.
 VEGA_LITE_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 
@@ -245,6 +247,68 @@ def count_chart(groups: Sequence[CountGroup], *, title: str) -> dict:
             tooltip="label:N",
         )
         .properties(width=PLOT_WIDTH, height=PLOT_HEIGHT, description=title)
+    )
+    return chart.to_dict()
+
+
+def producer_chart(producers: Sequence[ProducerCompleteness], gaps: Sequence[ProducerGap]) -> dict:
+    """Each producer's sequence from 0 to its highest number, as a Vega-Lite spec: what
+    arrived, and each open gap over it with a tick, so that a gap of one number among
+    millions still shows."""
+    arrived = [
+        {
+            "producer": p.producer_id,
+            "start": 0,
+            "end": p.highest_sequence + 1,
+            "what": "arrived",
+            "label": f"{p.producer_id}: {count(p.sequences_seen)} of "
+            f"{count(p.highest_sequence + 1)} numbers arrived",
+        }
+        for p in producers
+    ]
+    missing = [
+        {
+            "producer": g.producer_id,
+            "start": g.first_missing,
+            "end": g.last_missing + 1,
+            "middle": (g.first_missing + g.last_missing + 1) / 2,
+            "what": "missing",
+            "label": f"{g.producer_id}: {g.first_missing:,}-{g.last_missing:,} missing "
+            f"({count(g.missing)}), noticed {utc(g.noticed_at, seconds=True)}",
+        }
+        for g in gaps
+    ]
+    y = alt.Y("producer:N", title=None, scale=alt.Scale(domain=[p.producer_id for p in producers]))
+    color = alt.Color(
+        "what:N",
+        scale=alt.Scale(domain=list(SEQUENCE_COLORS), range=list(SEQUENCE_COLORS.values())),
+        legend=alt.Legend(title=None, orient="top"),
+    )
+    bar_height = PRODUCER_ROW_PX * 0.6
+
+    def bars(values: list[dict]) -> alt.Chart:
+        return (
+            alt.Chart(alt.Data(values=values))
+            .mark_bar(height=bar_height)
+            .encode(
+                x=alt.X("start:Q", title="sequence number", axis=alt.Axis(format=",d")),
+                x2="end:Q",
+                y=y,
+                color=color,
+                description="label:N",
+                tooltip="label:N",
+            )
+        )
+
+    ticks = (
+        alt.Chart(alt.Data(values=missing))
+        .mark_tick(thickness=2, size=bar_height + 6)
+        .encode(x="middle:Q", y=y, color=color, description="label:N", tooltip="label:N")
+    )
+    chart = alt.layer(bars(arrived), bars(missing), ticks).properties(
+        width=PLOT_WIDTH,
+        height=PRODUCER_ROW_PX * max(len(producers), 1),
+        description="Sequence numbers per producer: arrived, and the open gaps",
     )
     return chart.to_dict()
 

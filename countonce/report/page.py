@@ -18,6 +18,8 @@ from countonce.report.formatting import cell, cell_class, count, money, utc
 MAX_CHART_MINUTES = 1440
 MAX_BATCHES = 200
 MAX_TABLE_ROWS = 50
+MAX_PRODUCERS = 30
+MAX_GAPS = 500
 LATEST_MINUTES = 20
 CHECK_COLUMNS = (
     "severity",
@@ -329,6 +331,88 @@ def dedup_section(conn: psycopg.Connection) -> Section:
     return Section(anchor, title, blocks)
 
 
+def producers_section(conn: psycopg.Connection) -> Section:
+    anchor, title = "producers", "Producers' sequences: events lost in transit"
+    producers = queries.producer_completeness(conn, MAX_PRODUCERS)
+    if producers is None:
+        return missing(anchor, title, "not built yet: run `countonce build`")
+    if not producers:
+        return missing(
+            anchor,
+            title,
+            "no producer stamps its events with producer_id and sequence: a lost event "
+            "cannot be seen",
+        )
+    gaps = queries.producer_gaps(conn, [p.producer_id for p in producers], MAX_GAPS)
+    blocks: list[Block] = [
+        Chart(
+            chart="producers",
+            caption=f"Sequence numbers of the {len(producers):,} producers missing most",
+            spec=charts.producer_chart(producers, gaps),
+        ),
+        typed_table(
+            [
+                "producer",
+                "highest sequence",
+                "arrived",
+                "missing",
+                "complete",
+                "open gaps",
+                "overdue",
+                "oldest gap noticed",
+                "open for",
+                "out of order",
+                "reused numbers",
+            ],
+            (
+                [
+                    p.producer_id,
+                    f"{p.highest_sequence:,}",
+                    count(p.sequences_seen),
+                    count(p.missing),
+                    f"{p.sequences_seen / (p.highest_sequence + 1):.2%}",
+                    count(p.open_gaps),
+                    count(p.overdue_gaps),
+                    utc(p.oldest_gap_noticed_at) if p.oldest_gap_noticed_at else "",
+                    _duration(p.oldest_gap_open_seconds),
+                    count(p.out_of_order),
+                    count(p.reused),
+                ]
+                for p in producers
+            ),
+            numeric={1, 2, 3, 4, 5, 6, 8, 9, 10},
+        ),
+    ]
+    if gaps:
+        blocks.append(
+            typed_table(
+                ["producer", "first missing", "last missing", "missing", "noticed", "overdue"],
+                (
+                    [
+                        g.producer_id,
+                        f"{g.first_missing:,}",
+                        f"{g.last_missing:,}",
+                        count(g.missing),
+                        utc(g.noticed_at, seconds=True),
+                        cell(g.overdue),
+                    ]
+                    for g in gaps
+                ),
+                numeric={1, 2, 3},
+                heading=f"Open gaps, oldest first ({len(gaps):,})",
+                folded=len(gaps) > LATEST_MINUTES,
+            )
+        )
+    return Section(anchor, title, blocks)
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
 def checks_section(conn: psycopg.Connection) -> Section:
     anchor, title = "checks", "Latest check results"
     ledger = queries.latest_checks(conn, MAX_TABLE_ROWS)
@@ -428,6 +512,7 @@ def render(conn: psycopg.Connection, *, database: str) -> str:
     sections = [
         revenue_section(conn),
         dedup_section(conn),
+        producers_section(conn),
         checks_section(conn),
         runs_section(conn),
     ]

@@ -25,6 +25,8 @@ CONFLICTS = str(relations.CONFLICTS)
 CONSERVATION = str(relations.LEDGER_BY_BATCH)
 CHECKS = str(relations.LATEST_CHECK_STATUS)
 RUNS = str(relations.PIPELINE_RUNS)
+PRODUCERS = str(relations.PRODUCER_COMPLETENESS)
+GAPS = str(relations.PRODUCER_GAPS)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,35 @@ class DedupFigures:
     rejected_at_load: int | None
     rejected_by_contract: int | None
     batches_out_of_balance: int | None
+
+
+@dataclass(frozen=True)
+class ProducerCompleteness:
+    """How much of one producer's sequence arrived (analytics.producer_completeness)."""
+
+    producer_id: str
+    highest_sequence: int
+    sequences_seen: int
+    missing: int
+    open_gaps: int
+    overdue_gaps: int
+    lowest_missing: int | None
+    oldest_gap_noticed_at: datetime | None
+    oldest_gap_open_seconds: int | None
+    out_of_order: int
+    reused: int
+
+
+@dataclass(frozen=True)
+class ProducerGap:
+    """One open gap of a producer's sequence (analytics.producer_gaps)."""
+
+    producer_id: str
+    first_missing: int
+    last_missing: int
+    missing: int
+    noticed_at: datetime
+    overdue: bool
 
 
 @dataclass(frozen=True)
@@ -280,6 +311,46 @@ def dedup_figures(conn: psycopg.Connection) -> DedupFigures:
         rejected_by_contract=_total_rows(conn, CONTRACT_REJECTS),
         batches_out_of_balance=_count_where(conn, CONSERVATION, "is_balanced", is_true=False),
     )
+
+
+# ---------------------------------------------------------------- producers
+
+
+def producer_completeness(
+    conn: psycopg.Connection, limit: int
+) -> list[ProducerCompleteness] | None:
+    """The `limit` producers missing most, then by id; None before the model exists."""
+    if not exists(conn, PRODUCERS):
+        return None
+    query = sql.SQL(
+        """
+        select producer_id, highest_sequence, sequences_seen, missing_count, open_gap_count,
+               overdue_gap_count, lowest_missing, oldest_gap_noticed_at, oldest_gap_open_seconds,
+               out_of_order_count, reused_sequence_count
+        from {}
+        order by missing_count desc, producer_id
+        limit %s
+        """
+    ).format(ident(PRODUCERS))
+    return [ProducerCompleteness(*row) for row in conn.execute(query, (limit,))]
+
+
+def producer_gaps(
+    conn: psycopg.Connection, producer_ids: Sequence[str], limit: int
+) -> list[ProducerGap]:
+    """The open gaps of these producers, oldest first, at most `limit`."""
+    if not exists(conn, GAPS):
+        return []
+    query = sql.SQL(
+        """
+        select producer_id, first_missing, last_missing, missing_count, noticed_at, is_overdue
+        from {}
+        where producer_id = any(%s)
+        order by noticed_at, producer_id, first_missing
+        limit %s
+        """
+    ).format(ident(GAPS))
+    return [ProducerGap(*row) for row in conn.execute(query, (list(producer_ids), limit))]
 
 
 # ---------------------------------------------------------------- checks and runs

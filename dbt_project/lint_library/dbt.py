@@ -21,3 +21,7 @@ def type_bigint() -> str:
 
 def type_timestamp() -> str:
     return "timestamp"
+
+
+def datediff(first_date: str, second_date: str, datepart: str) -> str:
+    return f"extract(epoch from ({second_date} - {first_date}))"

@@ -374,7 +374,7 @@ def test_results_of_several_runs_are_queryable_for_dashboards(built):
         "select run_id, count(*), count(*) filter (where not success and severity = 'critical')"
         " from dq.check_results group by run_id order by run_id"
     ).fetchall()
-    assert per_run == [("run-1", 11, 0), ("run-2", 11, 1)]
+    assert per_run == [("run-1", 14, 0), ("run-2", 14, 1)]
     latest = dict(
         conn.execute("select expectation, success from dq.latest_check_status").fetchall()
     )
@@ -450,3 +450,82 @@ def test_data_docs_are_rebuilt_when_the_outcome_changes_or_on_request(built):
 
     run_checks(settings, params, run_id="docs-5", data_docs=True)
     assert data_docs_run(settings) == "docs-5", "asked for: always rebuilt"
+
+
+def stamped_events(producer: str, sequences: list[int]) -> list[dict]:
+    return [
+        {
+            "event_id": f"{producer}-{n}",
+            "order_id": "o-3001",
+            "event_type": "created",
+            "event_time": "2026-11-26T10:05:00Z",
+            "producer_id": producer,
+            "sequence": n,
+        }
+        for n in sequences
+    ]
+
+
+def test_an_overdue_gap_warns_and_fails_the_run_with_the_setting(built, tmp_path):
+    settings, params, conn = built
+    land_and_build(
+        settings, params, write_lines(tmp_path / "p.jsonl", stamped_events("p1", [0, 1, 3]))
+    )
+    fresh = run_checks(settings, params)
+    assert fresh.success and "no_overdue_producer_gaps" not in failed(fresh, WARNING)
+
+    # The gap has been open two hours: past the default grace of 60 minutes.
+    conn.execute(
+        "update intermediate.int_producer_gaps set noticed_at = now() - interval '2 hours'"
+        " where last_missing is not null"
+    )
+    overdue = run_checks(settings, params)
+    assert overdue.success and "no_overdue_producer_gaps" in failed(overdue, WARNING)
+    row = next(r for r in overdue.results if r.expectation == "no_overdue_producer_gaps")
+    assert (row.offending_rows[0]["producer_id"], row.offending_rows[0]["first_missing"]) == (
+        "p1",
+        2,
+    )
+
+    strict = load_settings({"COUNTONCE_HOME": str(settings.home), "COUNTONCE_GAPS_CRITICAL": "1"})
+    critical = run_checks(strict, params)
+    assert not critical.success and failed(critical) == {"no_overdue_producer_gaps"}
+
+    # The late event arrives: the gap closes and the strict run passes.
+    land_and_build(
+        settings, params, write_lines(tmp_path / "late.jsonl", stamped_events("p1", [2]))
+    )
+    assert run_checks(strict, params).success
+
+
+def test_a_gap_claiming_an_arrived_number_fails_critically(built, tmp_path):
+    settings, params, conn = built
+    land_and_build(
+        settings, params, write_lines(tmp_path / "p.jsonl", stamped_events("p1", [0, 1, 3, 4]))
+    )
+    assert run_checks(settings, params).success
+    conn.execute(
+        "update intermediate.int_producer_gaps set last_missing = 3, missing_count = 2"
+        " where first_missing = 2"
+    )
+    broken = run_checks(settings, params)
+    assert failed(broken) == {"no_arrived_sequence_in_a_gap"}
+    assert (
+        broken.results[
+            [r.expectation for r in broken.results].index("no_arrived_sequence_in_a_gap")
+        ].offending_rows[0]["sequence"]
+        == 3
+    )
+    conn.execute(
+        "update intermediate.int_producer_gaps set last_missing = 2, missing_count = 1"
+        " where first_missing = 2"
+    )
+    assert run_checks(settings, params).success
+
+
+def test_a_reused_sequence_number_warns(built, tmp_path):
+    settings, params, conn = built
+    reused = stamped_events("p1", [0, 1]) + [{**stamped_events("p1", [1])[0], "event_id": "x"}]
+    land_and_build(settings, params, write_lines(tmp_path / "p.jsonl", reused))
+    report = run_checks(settings, params)
+    assert report.success and "no_reused_sequences" in failed(report, WARNING)

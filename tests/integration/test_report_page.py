@@ -241,10 +241,18 @@ def test_report_draws_revenue_and_duplicates_in_a_browser(
         migrated,
         "orders-1.jsonl",
         [
-            paid("evt-9f3", "o-1001", "65.00", "USD", "2026-11-26T10:01:12Z"),
-            paid("evt-9f4", "o-1002", "30.50", "USD", "2026-11-26T10:02:40Z"),
-            paid("evt-a01", "o-1003", "12.25", "EUR", "2026-11-26T10:03:05+02:00"),
-            paid("evt-g01", "o-2001", "7.00", "GBP", "2026-11-20T09:00:30Z"),
+            # pos-1 stamps its events 0, 1, 3, 4: number 2 was lost on the way.
+            {**event, "producer_id": "pos-1", "sequence": n}
+            for n, event in zip(
+                (0, 1, 3, 4),
+                [
+                    paid("evt-9f3", "o-1001", "65.00", "USD", "2026-11-26T10:01:12Z"),
+                    paid("evt-9f4", "o-1002", "30.50", "USD", "2026-11-26T10:02:40Z"),
+                    paid("evt-a01", "o-1003", "12.25", "EUR", "2026-11-26T10:03:05+02:00"),
+                    paid("evt-g01", "o-2001", "7.00", "GBP", "2026-11-20T09:00:30Z"),
+                ],
+                strict=True,
+            )
         ],
     )
     first_run = run_batch(settings, database)
@@ -318,6 +326,14 @@ def test_report_draws_revenue_and_duplicates_in_a_browser(
     batches = next(c for c in seen["charts"] if "batches" in c["cls"])
     assert counted(batches["marks"]) == [("conflicts", "1"), ("duplicates", "2"), ("rejects", "2")]
     assert all(m["box"]["height"] > 0 for m in batches["marks"])
+
+    producers = next(c for c in seen["charts"] if "producers" in c["cls"])
+    labels = {m["label"].split(", noticed")[0]: m["box"] for m in producers["marks"]}
+    assert set(labels) == {"pos-1: 4 of 5 numbers arrived", "pos-1: 2-2 missing (1)"}
+    sequence, gap = labels["pos-1: 4 of 5 numbers arrived"], labels["pos-1: 2-2 missing (1)"]
+    assert gap["width"] == pytest.approx(sequence["width"] / 5, rel=0.02)
+    assert gap["x"] == pytest.approx(sequence["x"] + 2 * sequence["width"] / 5, abs=1)
+    assert table_rows(seen, "producer")[0][:7] == ["pos-1", "4", "4", "1", "80.00%", "1", "0"]
 
     runs = next(c for c in seen["charts"] if "runs" in c["cls"])
     of_second = [m for m in runs["marks"] if m["label"].startswith(f"run {second_run.run_id} ")]

@@ -34,15 +34,23 @@ from countonce.settings import child_environment, load_settings
 from expectations.checks import run_checks
 from expectations.suites import WARNING
 from ingest.loader import load
-from ingest.simulator import SimulatorConfig, generate, read_truth
+from ingest.simulator import SimulatorConfig, generate, read_dropped, read_truth
 from scheduler.spark_runs import SparkRuns
 from tests.conftest import REPO, own_database
 
 pytestmark = pytest.mark.spark
 
 STREAM = SimulatorConfig(
-    seed=11, events=1500, files=3, replays=1, retry_rate=0.05, conflict_rate=0.02
+    seed=11,
+    events=1500,
+    files=3,
+    replays=1,
+    retry_rate=0.05,
+    conflict_rate=0.02,
+    producers=2,
+    drop_rate=0.01,
 )
+GAPS = f"select producer_id, first_missing, last_missing from {relations.PRODUCER_GAPS}"
 SCHEMAS = (*relations.APPLICATION_SCHEMAS, *relations.DBT_SCHEMAS, "spark_backup")
 
 
@@ -118,6 +126,7 @@ def test_the_same_stream_gives_the_same_fact_on_both_engines_and_the_truth(
             pg_unmatched = conn.execute(
                 "select count(*) from reconciliation.recon_revenue_1m_full where not is_match"
             ).fetchone()[0]
+            pg_gaps = sorted(conn.execute(GAPS).fetchall())
 
     # On Spark in two builds, the second incremental over the first.
     load(settings, {}, files[:2])
@@ -141,6 +150,18 @@ def test_the_same_stream_gives_the_same_fact_on_both_engines_and_the_truth(
         " where kept_amount <> conflicting_amount",
     )
     assert conflicts == [(stream.conflicts,)]
+    lost = read_dropped(stream.files[0].parent / "dropped.csv")
+    assert sorted(spark_rows(settings, GAPS)) == pg_gaps
+    highest = dict(
+        spark_rows(
+            settings, f"select producer_id, highest_sequence from {relations.PRODUCER_COMPLETENESS}"
+        )
+    )
+    found = {(p, n) for p, a, b in pg_gaps for n in range(a, b + 1)}
+    assert found == {
+        (p, n) for p, lost_numbers in lost.items() for n in lost_numbers if n < highest[p]
+    }
+    assert found
 
     # A replay of every file, landed again as new batches: nothing changes.
     for index, path in enumerate(stream.files):
@@ -151,11 +172,13 @@ def test_the_same_stream_gives_the_same_fact_on_both_engines_and_the_truth(
     build(settings)
     assert spark_fact(settings) == on_postgres
     assert spark_rows(settings, f"select count(*) from {relations.DEDUPLICATED}") == kept_before
+    assert sorted(spark_rows(settings, GAPS)) == pg_gaps
 
     # A full refresh recomputes every partition from landing: the same rows.
     build(settings, "--full-refresh")
     assert spark_fact(settings) == on_postgres
     assert spark_rows(settings, f"select count(*) from {relations.DEDUPLICATED}") == kept_before
+    assert sorted(spark_rows(settings, GAPS)) == pg_gaps
 
 
 def test_countonce_sql_prints_the_fact_as_csv(empty_spark, tmp_path):

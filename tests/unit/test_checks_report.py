@@ -56,7 +56,9 @@ def test_report_without_critical_failures_succeeds_despite_warnings():
 @pytest.mark.parametrize("on_spark", [False, True])
 @pytest.mark.parametrize("full", [False, True])
 def test_every_check_has_a_unique_name_and_reads_its_batch(full, on_spark):
-    suite_list = suites(full=full, max_reject_rate=Decimal("0.05"), on_spark=on_spark)
+    suite_list = suites(
+        full=full, max_reject_rate=Decimal("0.05"), gaps_critical=False, on_spark=on_spark
+    )
     names = [check.name for suite in suite_list for check in suite.checks]
     assert len(names) == len(set(names))
     assert {suite.severity for suite in suite_list} == {CRITICAL, WARNING}
@@ -71,7 +73,10 @@ def test_every_check_has_a_unique_name_and_reads_its_batch(full, on_spark):
 def test_the_full_checks_read_all_history_and_the_run_checks_the_run_scope(on_spark):
     def queries(full):
         rate = Decimal("0.05")
-        return {s.asset.query for s in suites(full=full, max_reject_rate=rate, on_spark=on_spark)}
+        return {
+            s.asset.query
+            for s in suites(full=full, max_reject_rate=rate, gaps_critical=False, on_spark=on_spark)
+        }
 
     run, full = queries(False), queries(True)
     assert any("recon_revenue_1m_full" in q for q in full)

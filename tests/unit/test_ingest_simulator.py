@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.simulator import SimulatorConfig, generate, read_truth
+from ingest.simulator import SimulatorConfig, generate, read_dropped, read_truth
 from ingest.sources import is_event_file
 from ingest.validate import check_line
 
@@ -148,3 +148,44 @@ def test_cli_generate_writes_truth(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "truth.csv").exists()
     assert len(list((tmp_path / "out").glob("events-*.jsonl"))) == 2
+
+
+STAMPED = SimulatorConfig(seed=5, events=2000, rate=20, files=2, producers=3, drop_rate=0.02)
+
+
+def test_producers_stamp_every_event_and_the_dropped_ones_are_exactly_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    result = generate(tmp_path, STAMPED)
+    lost = read_dropped(tmp_path / "dropped.csv")
+    assert result.dropped == sum(len(s) for s in lost.values()) > 0
+    delivered: dict[str, set[int]] = defaultdict(set)
+    stamp_of: dict[str, tuple[str, int]] = {}
+    for path in _load_order(tmp_path):
+        for line in path.read_bytes().splitlines():
+            if check_line(line) is not None or b'"evt-' not in line:
+                continue
+            record = json.loads(line)
+            stamp = (record["producer_id"], record["sequence"])
+            # Retries, conflicting re-sends and replays carry the event's own stamp.
+            assert stamp_of.setdefault(record["event_id"], stamp) == stamp
+            delivered[stamp[0]].add(stamp[1])
+    assert len(delivered) == 3 and len(stamp_of) == result.events - result.dropped
+    for producer, sequences in delivered.items():
+        assert not sequences & lost.get(producer, set())
+        sent = sequences | lost.get(producer, set())
+        assert sent == set(range(max(sent) + 1))  # 0, 1, 2, ... each sent once
+    kept, _, _ = _first_copies(tmp_path)
+    assert len(kept) == result.events - result.dropped  # the truth counts what was delivered
+
+
+def test_without_producers_no_event_is_stamped_or_dropped(stream) -> None:
+    out, result = stream
+    text = b"".join(p.read_bytes() for p in _load_order(out))
+    assert b"producer_id" not in text and result.dropped == 0
+    assert not (out / "dropped.csv").exists()
+
+
+def test_drops_need_producers() -> None:
+    with pytest.raises(ValueError, match="producers"):
+        SimulatorConfig(drop_rate=0.1).validate()

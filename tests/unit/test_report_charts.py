@@ -187,3 +187,41 @@ def test_money_is_shown_exactly():
     assert money(Decimal("-5.00")) == "-5.00"
     assert money(Decimal("123456789012345678.91")) == "123,456,789,012,345,678.91"
     assert money(Decimal("0.005")) == "0.005"
+
+
+def test_producer_chart_draws_each_sequence_with_its_gaps_visible():
+    from countonce.report.queries import ProducerCompleteness, ProducerGap
+
+    producers = [
+        ProducerCompleteness("p1", 999_999, 999_999, 1, 1, 0, 500_000, START, 60, 0, 0),
+        ProducerCompleteness("p2", 9, 10, 0, 0, 0, None, None, None, 0, 0),
+    ]
+    gaps = [ProducerGap("p1", 500_000, 500_000, 1, START, False)]
+
+    spec = charts.producer_chart(producers, gaps)
+    scenegraph = vl_convert.vegalite_to_scenegraph(spec, vl_version=charts.VEGA_LITE_VERSION)
+    marks: list[dict] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("role") == "mark" and node.get("marktype") == "rect":
+                marks.extend(node["items"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(scenegraph["scenegraph"])
+    described = {m["description"]: m for m in marks}
+    assert set(described) == {
+        "p1: 999,999 of 1,000,000 numbers arrived",
+        "p2: 10 of 10 numbers arrived",
+        "p1: 500,000-500,000 missing (1), noticed 2026-11-20 10:00:00 UTC",
+    }
+    arrived = described["p1: 999,999 of 1,000,000 numbers arrived"]
+    tick = [m for m in marks if m["description"].startswith("p1: 500") and m["width"] >= 2]
+    assert tick, "a gap of one number in a million is drawn at least 2 px wide"
+    middle = tick[0]["x"] + tick[0]["width"] / 2
+    assert middle == pytest.approx(arrived["x"] + arrived["width"] / 2, abs=1)
+    assert tick[0]["fill"] == charts.SEQUENCE_COLORS["missing"]

@@ -10,7 +10,7 @@
     config(
         unique_key=['minute', 'currency'],
         partition_by=['minute_date'],
-        post_hook="{{ delete_empty_revenue_rows(this) }}",
+        post_hook="{{ delete_emptied_rows(this, 'paid_event_count = 0 and refund_event_count = 0') }}",
         indexes=key_indexes([
             {'columns': ['minute', 'currency'], 'unique': True},
             {'columns': ['invocation_id']},

@@ -7,6 +7,8 @@
 {%- set money_event_types = "('paid', 'refunded')" %}
 {#- Non-negative, at most 12 digits before the point (leading zeros aside), at most 2 after. -#}
 {%- set valid_amount = '^0*[0-9]{1,12}([.][0-9]{1,2})?$' %}
+{#- Below 10^18 (leading zeros aside), so it and its neighbours fit a bigint. -#}
+{%- set valid_sequence = '^0*[0-9]{1,18}$' %}
 {%- set future_limit = add_time('minute', var('future_margin_minutes') | int, 'loaded_at') %}
 
 with
@@ -31,9 +33,34 @@ extracted as (
         nullif({{ json_text('record', 'amount') }}, '') as amount_text,
         nullif({{ json_text('record', 'currency') }}, '') as currency,
         nullif({{ json_text('record', 'customer_id') }}, '') as customer_id,
+        nullif({{ json_text('record', 'producer_id') }}, '') as producer_id_text,
+        nullif({{ json_text('record', 'sequence') }}, '') as sequence_text,
         {{ json_is_string('record', 'event_id') }} as is_event_id_string,
-        {{ json_is_string('record', 'order_id') }} as is_order_id_string
+        {{ json_is_string('record', 'order_id') }} as is_order_id_string,
+        {{ json_is_string('record', 'producer_id') }} as is_producer_id_string
     from source
+),
+
+-- The producer's stamp is optional, but whole: both fields or neither.
+sequenced as (
+    select
+        *,
+        case
+            when producer_id_text is null and sequence_text is null then null
+            when producer_id_text is null then 'producer_id_missing'
+            when not is_producer_id_string then 'producer_id_not_a_string'
+            when length(producer_id_text) > 128 then 'producer_id_too_long'
+            when sequence_text is null then 'sequence_missing'
+            when not {{ matches_regex('sequence_text', valid_sequence) }}
+                then
+                    case
+                        when not {{ matches_regex('sequence_text', '^-?[0-9]+$') }}
+                            then 'sequence_not_an_integer'
+                        when sequence_text like '-%' then 'sequence_negative'
+                        else 'sequence_out_of_range'
+                    end
+        end as producer_reject_reason
+    from extracted
 ),
 
 timed as (
@@ -50,7 +77,7 @@ timed as (
                     {{ add_time('microsecond', 59999999, 'event_minute') }}
                 )
         end as event_at
-    from extracted
+    from sequenced
 ),
 
 validated as (
@@ -90,6 +117,7 @@ validated as (
             when currency is null and event_type in {{ money_event_types }}
                 then 'currency_missing'
             when not {{ matches_regex('currency', '^[A-Z]{3}$') }} then 'currency_invalid'
+            else producer_reject_reason
         end as reject_reason
     from timed
 ),
@@ -114,6 +142,12 @@ final as (
         ) as amount,
         currency,
         customer_id,
+        -- Valid or null, whatever else the row breaks: a rejected line still arrived.
+        case when producer_reject_reason is null then producer_id_text end as producer_id,
+        cast(
+            case when producer_reject_reason is null then sequence_text end
+            as {{ dbt.type_bigint() }}
+        ) as sequence,
         reject_reason,
         event_time_text,
         amount_text,
