@@ -341,9 +341,7 @@ def bench_project(
         "landed_rows": size,
         "batch_events": batch_size,
         "core_seconds": statistics.median(model_seconds(run, CORE_MODELS) for run in runs),
-        "producer_seconds": statistics.median(
-            model_seconds(run, PRODUCER_MODELS) for run in runs
-        ),
+        "producer_seconds": statistics.median(model_seconds(run, PRODUCER_MODELS) for run in runs),
         "all_models_seconds": statistics.median(model_seconds(run) for run in runs),
         "handwritten_seconds": statistics.median(handwritten),
         "build_wall_seconds": build_seconds,
