@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,9 +23,11 @@ test: $(STAMP) lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow' -x
 
-# Hundreds of random fault schedules, 1-2 minutes each: COUNTONCE_SOAK=N picks how many.
+# Every crash point of one batch, both ways (SIGKILL, connection severed), then random fault
+# schedules, 10-30 seconds each: COUNTONCE_SOAK=N picks how many (at least 200 for a soak).
 test-soak: $(STAMP)
-	COUNTONCE_SOAK=$${COUNTONCE_SOAK:-300} $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+	COUNTONCE_SOAK=$${COUNTONCE_SOAK:-200} $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		tests/integration/test_reliability_crash_points.py \
 		tests/integration/test_reliability_faults.py
 
 lint: $(STAMP)
@@ -47,6 +49,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_pipeline --events 10000
 	$(BIN)/python -m bench.bench_webhooks
 	$(BIN)/python -m bench.bench_spark --events 100000
+	$(BIN)/python -m bench.bench_peers --sizes 1000000 10000000 --batches 10000 100000
+	$(BIN)/python -m bench.bench_scale --sizes 1000000 10000000 30000000 --batches 10000 100000 \
+		--curve-size 10000000 --curve-batches 1000 10000 100000 1000000
+	$(BIN)/python -m bench.bench_stream --size 10000000 --rates 5000 10000 20000 30000 40000 \
+		--seconds 60 --every 2
 	$(BIN)/python -m bench.summary
 
 # The webhook endpoint on 127.0.0.1: events/s, acknowledgement latency, a database restart.
@@ -59,6 +66,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.bench_models --sizes 100000 1000000
 	$(BIN)/python -m bench.bench_checks --history 100000,1000000 --repeats 2
 	$(BIN)/python -m bench.bench_pipeline --events 10000 --repeat 2
+	$(BIN)/python -m bench.bench_peers --sizes 1000000 --batches 10000 --repeat 2
 	$(BIN)/python -m bench.summary
 
 clean:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,9 +54,49 @@ class Server:
     def stop(self) -> None:
         self._pg_ctl("-m", "fast", "stop")
 
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every server process, as a power cut would; `start`
+        then runs PostgreSQL's crash recovery."""
+        if not self.embedded:
+            pytest.skip("needs the embedded server: an external DSN cannot be killed")
+        postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        victims = [postmaster, *_children(postmaster)]
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in victims):
+            if time.monotonic() > deadline:
+                raise AssertionError("the server's processes outlived SIGKILL")
+            time.sleep(0.05)
+        # A killed postmaster may linger as a zombie until its parent reaps it, and the
+        # server refuses to start while the PID in its lock files exists.
+        socket_lock = Path(self.params["host"]) / f".s.PGSQL.{self.params['port']}.lock"
+        for lock in (self.pgdata / "postmaster.pid", socket_lock):
+            lock.unlink(missing_ok=True)
+
     def start(self) -> None:
         sock = self.params["host"]
         self._pg_ctl("-o", '-h ""', "-o", f"-k {sock}", "-l", str(self.pgdata / "log"), "start")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
