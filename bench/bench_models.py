@@ -67,7 +67,7 @@ select
             (%(history_start)s::timestamptz + make_interval(secs => t)) at time zone 'UTC',
             'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
         )
-    )
+    ) - %(unstamped)s::text[]
 from generate_series(%(first)s::bigint, %(last)s::bigint) as n
 cross join lateral (select %(key_sql)s as k, %(time_sql)s as t) as keyed
 """
@@ -167,6 +167,7 @@ def land(
     key_sql: str,
     time_sql: str,
     history_start,
+    stamped: bool = True,
 ) -> int:
     with conn.transaction():
         batch = conn.execute("select nextval('raw.load_batch_id_seq')").fetchone()[0]
@@ -178,17 +179,27 @@ def land(
             "rows": last - first + 1,
             "loaded_at": loaded_at,
             "history_start": history_start,
+            "unstamped": [] if stamped else ["producer_id", "sequence"],
         }
         conn.execute(LAND.replace("%(key_sql)s", key_sql).replace("%(time_sql)s", time_sql), values)
         conn.execute(BATCH, values)
     return batch
 
 
-def prepare(params: dict[str, str], size: int) -> dict[str, str]:
-    """Land the history into LANDED_DATABASE, the template of each project's bench database."""
-    db.drop_database(params, LANDED_DATABASE)
-    db.create_database(params, LANDED_DATABASE)
-    bench = {**params, "dbname": LANDED_DATABASE}
+def prepare(
+    params: dict[str, str],
+    size: int,
+    name: str = LANDED_DATABASE,
+    stamped: bool = True,
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, str]:
+    """Land the history into database `name` (LANDED_DATABASE: the template of each project's
+    bench database; the benchmarks of bench/harness.py build in theirs directly), in load
+    batches of `batch_rows`. `stamped`: with the four producers' sequence numbers, 2% of
+    them lost (the retries' keys)."""
+    db.drop_database(params, name)
+    db.create_database(params, name)
+    bench = {**params, "dbname": name}
     with db.connect(bench, autocommit=True) as conn:
         migrate(conn)
         now = conn.execute("select now()").fetchone()[0]
@@ -199,8 +210,8 @@ def prepare(params: dict[str, str], size: int) -> dict[str, str]:
         ).fetchone()[0]
         day_ago = conn.execute("select now() - interval '1 day'").fetchone()[0]
         started = time.monotonic()
-        for first in range(1, size + 1, BATCH_ROWS):
-            last = min(first + BATCH_ROWS - 1, size)
+        for first in range(1, size + 1, batch_rows):
+            last = min(first + batch_rows - 1, size)
             # Every 50th row repeats a key landed 7 rows earlier: retries in the history.
             land(
                 conn,
@@ -211,6 +222,7 @@ def prepare(params: dict[str, str], size: int) -> dict[str, str]:
                 key_sql="case when n %% 50 = 0 then n - 7 else n end",
                 time_sql="n / 5.0",
                 history_start=history_start,
+                stamped=stamped,
             )
         conn.execute("vacuum analyze raw.order_events")
         log.info("landed history", extra={"rows": size, "seconds": time.monotonic() - started})
@@ -297,7 +309,7 @@ def warm_build(settings: Settings, params: dict[str, str]) -> tuple[DbtOutcome, 
     return outcome, seconds
 
 
-def settle(bench: dict[str, str]) -> None:
+def settle(bench: dict[str, str], queries: tuple[str, ...] = LOAD_INTO_CACHE) -> None:
     """Vacuum and analyze what the first build wrote, as autovacuum has long done for a
     history built before, and read landing and the deduplicated history into the server's
     cache, where a server that has run for a while holds them (the load and the build went
@@ -309,7 +321,7 @@ def settle(bench: dict[str, str]) -> None:
         conn.execute("vacuum analyze")
         conn.execute("set enable_seqscan = off")  # sequential scans bypass the cache
         conn.execute("set enable_bitmapscan = off")
-        for query in LOAD_INTO_CACHE:
+        for query in queries:
             conn.execute(query)
         conn.execute("checkpoint")  # the vacuum's writes, not the timed batches'
 

@@ -39,10 +39,13 @@ BATCH_SPAN = timedelta(minutes=5)
 
 
 class Stream:
-    """Consecutive five-minute spans of event time, the last of `batches` ending now."""
+    """Consecutive spans of event time (five minutes unless `span` says otherwise), the last
+    of `batches` ending now. A steady stream (bench/bench_stream.py) writes a file a second with
+    a one-second span, so its events are stamped as they are written."""
 
-    def __init__(self, batches: int) -> None:
-        self._next_start = datetime.now(UTC).replace(microsecond=0) - batches * BATCH_SPAN
+    def __init__(self, batches: int, span: timedelta = BATCH_SPAN) -> None:
+        self._span = span
+        self._next_start = datetime.now(UTC).replace(microsecond=0) - batches * span
 
     def save(self, path: Path) -> None:
         """Where the stream is, for another process to go on from (Stream.resume)."""
@@ -56,8 +59,8 @@ class Stream:
 
     def write_batch(self, inbox: Path, name: str, events: int) -> Path:
         """`events` paid/refunded events over the next span, plus 5% re-sent copies."""
-        start, self._next_start = self._next_start, self._next_start + BATCH_SPAN
-        step = BATCH_SPAN / events
+        start, self._next_start = self._next_start, self._next_start + self._span
+        step = self._span / events
         lines = []
         for i in range(events):
             lines.append(
