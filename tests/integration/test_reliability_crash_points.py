@@ -123,9 +123,11 @@ def test_every_crash_point_of_a_batch_heals(start, pg_server, tmp_path, request,
     def one(point: int) -> Cut:
         proxy = free.get()
         try:
-            return cut_and_heal(start, tmp_path, proxy, point, way)
+            cut = cut_and_heal(start, tmp_path, proxy, point, way)
         finally:
             free.put(proxy)
+        print(f"  point {point} ({way}): {'failed' if cut.error else 'survived'}", flush=True)
+        return cut
 
     try:
         statements = reference_statements(start, tmp_path, proxies[0])
