@@ -68,7 +68,7 @@ def write_inputs(jsonl: Path, copy_file: Path | None, rows: int, seed: int) -> i
 
 def fresh_schema(params: dict[str, str]) -> None:
     with db.connect(params, autocommit=True) as conn:
-        conn.execute("drop schema if exists raw cascade")
+        conn.execute("drop schema if exists raw, dq, ops cascade")
         migrate(conn)
         conn.execute("checkpoint")
 
