@@ -147,8 +147,8 @@ BATCH = """
 insert into raw.load_batches
     (load_batch_id, source_file, first_line, last_line, first_offset, end_offset,
      lines_read, rows_landed, rows_rejected, started_at, finished_at)
-values (%(batch)s, %(source_file)s, %(first)s, %(last)s, %(first)s * 120,
-        (%(last)s + 1) * 120, %(rows)s, %(rows)s, 0, %(loaded_at)s, %(loaded_at)s)
+values (%(batch)s, %(source_file)s, %(first)s, %(last)s, %(first)s::bigint * 120,
+        (%(last)s::bigint + 1) * 120, %(rows)s, %(rows)s, 0, %(loaded_at)s, %(loaded_at)s)
 """
 
 
