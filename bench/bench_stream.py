@@ -22,7 +22,7 @@ and the highest rate that holds without falling behind.
   events written up to and including that file. Freshness from the inbox is that time minus
   the moment the file was renamed into the inbox (what a user of the fact waits); from
   landing, that time minus the landing commit of its rows (raw.load_batches.finished_at),
-  the figure the issue names. Percentiles are over events, of the files visible by the end of
+  the figure the goal is judged by. Percentiles are over events, of the files visible by the end of
   the drain (a step that did not drain says how many events were still not visible).
 - **Holding.** A rate holds when the producer kept it (at least 95% of it), everything
   written was visible within `--drain` seconds after the producer stopped, and freshness did
@@ -360,12 +360,15 @@ def print_steps(args, history, steps: list[dict]) -> None:
     held = [s for s in steps if s["holds"]]
     if held:
         best = max(held, key=lambda s: s["rate"])
-        ok = (best["freshness_from_inbox_p95"] or 0) <= 10 and best["rate"] >= 20_000
+        # The goal's freshness runs from landing (an event landed, to its minute's fact row
+        # visible); from the inbox adds the wait for the next run's load.
+        ok = (best["freshness_from_landing_p95"] or 0) <= 10 and best["rate"] >= 20_000
         print(
             f"highest rate that holds: {best['rate']:,} events/s, p95 freshness"
             f" {best['freshness_from_inbox_p95']} s from the inbox,"
             f" {best['freshness_from_landing_p95']} s from landing"
-            f" (goal: >= 20,000 events/s with p95 <= 10 s: {'ok' if ok else 'not reached'})"
+            f" (goal: >= 20,000 events/s with p95 from landing <= 10 s:"
+            f" {'ok' if ok else 'not reached'})"
         )
     else:
         print("no rate held (goal: >= 20,000 events/s with p95 <= 10 s: not reached)")
