@@ -22,8 +22,8 @@ and the highest rate that holds without falling behind.
   events written up to and including that file. Freshness from the inbox is that time minus
   the moment the file was renamed into the inbox (what a user of the fact waits); from
   landing, that time minus the landing commit of its rows (raw.load_batches.finished_at),
-  the figure the goal is judged by. Percentiles are over events, of the files visible by the end of
-  the drain (a step that did not drain says how many events were still not visible).
+  the figure the goal is judged by. Percentiles are over events, of the files visible by the
+  end of the drain (a step that did not drain says how many events were still not visible).
 - **Holding.** A rate holds when the producer kept it (at least 95% of it), everything
   written was visible within `--drain` seconds after the producer stopped, and freshness did
   not grow: the last third's p95 (by write time) at most 1.5x the first third's plus one
