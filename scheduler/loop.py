@@ -120,10 +120,11 @@ class BatchScheduler:
         retry_at = datetime.now(UTC) + timedelta(seconds=self.backoff)
         job = self.scheduler.get_job(JOB_ID)
         if job is not None and job.next_run_time is not None and retry_at < job.next_run_time:
+            regular = job.next_run_time
             job.modify(next_run_time=retry_at)
             log.warning(
                 "database unreachable: retrying soon",
-                extra={"retry_in_seconds": self.backoff, "next_regular_run": job.next_run_time},
+                extra={"retry_in_seconds": self.backoff, "next_regular_run": regular},
             )
         self.backoff = min(self.backoff * 2, RETRY_MAX_SECONDS)
 
