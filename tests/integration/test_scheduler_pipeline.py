@@ -21,9 +21,16 @@ from scheduler.stages import STAGES, Stage
 from tests.conftest import env_for
 
 
-def write_events(path: Path, count: int, *, prefix: str, duplicates: int = 0) -> int:
-    """Write `count` paid events (plus re-sent copies of the first `duplicates`); return lines."""
-    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+def five_minutes_ago() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+
+
+def write_events(
+    path: Path, count: int, *, prefix: str, duplicates: int = 0, minute: datetime | None = None
+) -> int:
+    """Write `count` paid events (plus re-sent copies of the first `duplicates`) in one minute
+    (default: five minutes ago); return lines."""
+    minute = minute or five_minutes_ago()
     events = [
         {
             "event_id": f"{prefix}-e{i}",
@@ -66,7 +73,10 @@ def test_a_batch_loads_builds_checks_and_is_recorded(settings, database, conn, c
 
 
 def test_a_batch_is_recorded_as_processed_only_when_its_checks_pass(settings, database, conn):
-    write_events(settings.inbox / "a.jsonl", 20, prefix="a")
+    # Both files in one minute: the healing run recomputes the minutes of its batch only, and
+    # the fault below touches every minute of the fact.
+    minute = five_minutes_ago()
+    write_events(settings.inbox / "a.jsonl", 20, prefix="a", minute=minute)
     first = run_batch(settings, database)
     assert first.status == "succeeded" and first.load_batches_processed == 1
     processed = "select count(*) from ops.processed_batches"
@@ -82,7 +92,7 @@ def test_a_batch_is_recorded_as_processed_only_when_its_checks_pass(settings, da
             )
         return {}
 
-    write_events(settings.inbox / "b.jsonl", 20, prefix="b")
+    write_events(settings.inbox / "b.jsonl", 20, prefix="b", minute=minute)
     load, build, checks = STAGES
     broken = run_batch(
         settings, database, stages=[load, build, Stage("load", corrupt_the_fact), checks]
