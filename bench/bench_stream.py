@@ -371,7 +371,7 @@ def print_steps(args, history, steps: list[dict]) -> None:
             f" {'ok' if ok else 'not reached'})"
         )
     else:
-        print("no rate held (goal: >= 20,000 events/s with p95 <= 10 s: not reached)")
+        print("no rate held (goal: >= 20,000 events/s with p95 from landing <= 10 s: not reached)")
 
 
 def _fmt(value: float | None) -> str:
